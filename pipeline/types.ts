@@ -1,0 +1,78 @@
+/**
+ * Frames and ops: what flows through a pipeline and what transforms it.
+ *
+ * @module
+ */
+import type { Image } from "../ops/image.ts";
+
+/** Slot names with a fixed meaning; recipes may use any other name too. */
+export type WellKnownSlot = "image" | "clean" | "mask" | "guide" | "restored";
+
+/** What flows through a pipeline for one input: named image slots plus metadata. */
+export interface Frame {
+  /** Named images. Ops never mutate a frame: they return a new one. */
+  readonly slots: Readonly<Record<string, Image>>;
+  readonly meta: FrameMeta;
+}
+
+/** Metadata carried along with a frame. */
+export interface FrameMeta {
+  /** The input's name without folder and extension (e.g. `kodim01`); outputs are named after it. */
+  readonly name: string;
+  /** The path of the input file, when the frame came from one. */
+  readonly source?: string;
+  /** The input's path relative to the source root (keeps sub-folders in outputs), if any. */
+  readonly relative?: string;
+  /** Scores computed so far, e.g. `{ "psnr": 28.1, "ssim": 0.81 }`. */
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Milliseconds spent per op kind. */
+  readonly timings: Readonly<Record<string, number>>;
+  /** Anything else an op reports (dipFit's stop step, engine, adapter, …). */
+  readonly info: Readonly<Record<string, unknown>>;
+}
+
+/** A progress or status event, emitted by the executor and by long-running ops. */
+export type ProgressEvent =
+  | { type: "start"; total: number; skipped: number }
+  | { type: "input-start"; name: string; index: number }
+  | { type: "op"; name: string; op: string; ms: number }
+  | {
+    type: "fit";
+    name: string;
+    step: number;
+    total: number;
+    loss: number;
+    stepsPerSecond: number;
+    psnr?: number;
+  }
+  | { type: "input-done"; name: string; index: number; ms: number; outputs: string[] }
+  | { type: "input-skipped"; name: string; reason: string }
+  | { type: "input-failed"; name: string; error: string }
+  | { type: "done"; done: number; failed: number; skipped: number; ms: number };
+
+/** What an op may use while it runs. */
+export interface OpContext {
+  /** Reports progress; the executor turns events into a progress line or JSON lines. */
+  emit(event: ProgressEvent): void;
+  /** Cancels long work (a fit) when aborted. */
+  readonly signal?: AbortSignal;
+  /** Folder that `save` resolves relative output paths against. */
+  readonly outDir: string;
+  /** When false, `save` leaves an existing output in place. */
+  readonly overwrite: boolean;
+}
+
+/** One step of a pipeline: a pure function of its slots and params (the seed is a param). */
+export interface Op {
+  /** Op name, e.g. `"degrade"`; used in errors and `explain()`. */
+  readonly kind: string;
+  /** Slots this op reads; compiling fails if one was not written upstream. */
+  readonly reads: readonly string[];
+  /** Slots this op writes. */
+  readonly writes: readonly string[];
+  /** The options it was created with, printed by `explain()`. */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Output files this op would write for a frame named `name` (for resume); empty if none. */
+  outputs?(name: string, relative: string | undefined, outDir: string): string[];
+  run(frame: Frame, ctx: OpContext): Promise<Frame>;
+}
