@@ -45,7 +45,13 @@ export type LayerNode =
    * stride `factor` initialised to the Lanczos kernel on the diagonal (bias 0), replicate
    * padding to keep exactly H/factor.
    */
-  | { op: "lanczos_down"; id: string; input: string; factor: number; kernel: "lanczos2" | "lanczos3" }
+  | {
+    op: "lanczos_down";
+    id: string;
+    input: string;
+    factor: number;
+    kernel: "lanczos2" | "lanczos3";
+  }
   /** ×2 upsampling; bilinear uses align_corners=False (PyTorch ≥ 0.4 semantics). */
   | { op: "upsample"; id: string; input: string; mode: "nearest" | "bilinear" }
   /** Channel concat; every input is centre-cropped to the smallest H and W (reference `Concat`). */
