@@ -1,0 +1,195 @@
+/**
+ * Saving images: PNG (8- or 16-bit, gray or RGB) and JPEG (with a quality), written
+ * atomically, plus the pipeline's `save` op.
+ *
+ * @module
+ */
+import { Image as ImageScriptImage, type JPEGQuality } from "imagescript";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { InputError, RecipeError } from "../pipeline/errors.ts";
+import type { Frame, Op, OpContext } from "../pipeline/types.ts";
+import type { Image } from "./image.ts";
+import { encodePng } from "./png.ts";
+
+/** Options of {@link saveImage} and {@link encodeImage}. */
+export interface SaveOptions {
+  /** Output format; by default taken from the extension (`.png`, `.jpg`, `.jpeg`). */
+  format?: "png" | "jpeg";
+  /** PNG bit depth (default 8). Ignored for JPEG, which is always 8-bit. */
+  bitDepth?: 8 | 16;
+  /** JPEG quality 1–100 (default 90). */
+  quality?: number;
+}
+
+/** Default JPEG quality (imagescript's own default). */
+export const DEFAULT_JPEG_QUALITY = 90;
+
+/**
+ * Encodes an image. PNG keeps gray as gray and writes 8 or 16 bits per sample; JPEG is
+ * 8-bit with the given quality and always stores three channels (gray is replicated).
+ * Values are clamped to [0, 1] and rounded.
+ */
+export async function encodeImage(
+  image: Image,
+  options: SaveOptions & { format: "png" | "jpeg" },
+): Promise<Uint8Array> {
+  if (options.format === "png") {
+    const depth = options.bitDepth ?? 8;
+    if (depth !== 8 && depth !== 16) {
+      throw new RangeError(`encodeImage: expected bitDepth 8 or 16 but received ${depth}`);
+    }
+    return encodePng(image, depth);
+  }
+  if (options.format !== "jpeg") {
+    throw new RangeError(
+      `encodeImage: expected format "png" or "jpeg" but received ${options.format}`,
+    );
+  }
+  const quality = options.quality ?? DEFAULT_JPEG_QUALITY;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+    throw new RangeError(
+      `encodeImage: expected an integer JPEG quality in 1–100 but received ${quality}`,
+    );
+  }
+  return await toImageScript(image).encodeJPEG(quality as JPEGQuality);
+}
+
+/** Converts to imagescript's interleaved 8-bit RGBA (alpha 255). */
+export function toImageScript(image: Image): ImageScriptImage {
+  const { channels, height, width, data } = image;
+  const plane = height * width;
+  const out = new ImageScriptImage(width, height);
+  const bitmap = out.bitmap;
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = data[(channels === 3 ? c : 0) * plane + i]!;
+      bitmap[i * 4 + c] = v > 0 ? (v < 1 ? Math.round(v * 255) : 255) : 0;
+    }
+    bitmap[i * 4 + 3] = 255;
+  }
+  return out;
+}
+
+/** The format an output path implies, or undefined for an unknown extension. */
+export function formatOfPath(path: string): "png" | "jpeg" | undefined {
+  const ext = extname(path).toLowerCase();
+  return ext === ".png" ? "png" : ext === ".jpg" || ext === ".jpeg" ? "jpeg" : undefined;
+}
+
+/**
+ * Saves an image atomically (temp file in the target folder, then rename), creating parent
+ * folders. The format comes from `options.format`, else from the extension.
+ *
+ * @example
+ * ```ts
+ * await saveImage(image, "out/photo.png", { bitDepth: 16 });
+ * ```
+ */
+export async function saveImage(image: Image, path: string, options?: SaveOptions): Promise<void> {
+  const format = options?.format ?? formatOfPath(path);
+  if (format === undefined) {
+    throw new InputError(
+      `cannot tell the output format from the extension "${
+        extname(path)
+      }" (expected .png, .jpg or .jpeg)`,
+      { file: path },
+    );
+  }
+  const bytes = await encodeImage(image, { ...options, format });
+  await writeFileAtomic(path, bytes);
+}
+
+/**
+ * Writes `bytes` to `path` atomically: into a temp file in the same folder, then renamed over
+ * the target, so readers never see a partial file. Creates parent folders. The temp file is
+ * removed if anything fails.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const folder = dirname(path);
+  await Deno.mkdir(folder, { recursive: true });
+  const suffix = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
+  const temp = join(folder, `.${basename(path)}.${suffix}.tmp`);
+  try {
+    await Deno.writeFile(temp, bytes);
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/** Options of {@link saveOp}. */
+export interface SaveOpOptions extends SaveOptions {
+  /** The slot to save (default `"image"`). */
+  slot?: string;
+}
+
+/**
+ * Resolves a save pattern for one frame: `{name}` becomes the input's name, `{dir}` its
+ * sub-folder relative to the source root (empty for top-level inputs); the result is resolved
+ * against `outDir`. An empty `{dir}` drops the separator after it (`{dir}/{name}.png` gives
+ * `name.png`).
+ */
+export function resolveOutputPath(
+  pattern: string,
+  name: string,
+  relative: string | undefined,
+  outDir: string,
+): string {
+  const dir = relative === undefined || dirname(relative) === "." ? "" : dirname(relative);
+  const withDir = dir === ""
+    ? pattern.replace(/\{dir\}[/\\]?/g, "")
+    : pattern.replaceAll("{dir}", dir);
+  return resolve(outDir, withDir.replaceAll("{name}", name));
+}
+
+/**
+ * The pipeline's `save` op: writes one slot (default `image`) to `pattern` resolved against
+ * `ctx.outDir` (see {@link resolveOutputPath}). With `ctx.overwrite` false an existing file is
+ * left in place. Reports its path through `outputs()` so the executor can skip finished inputs.
+ */
+export function saveOp(pattern: string, options: SaveOpOptions = {}): Op {
+  const { slot = "image", ...save } = options;
+  if (typeof pattern !== "string" || pattern.length === 0) {
+    throw new RecipeError(
+      `save: expected a non-empty output pattern but received ${JSON.stringify(pattern)}`,
+    );
+  }
+  const format = save.format ?? formatOfPath(pattern);
+  if (format === undefined) {
+    throw new RecipeError(
+      `save: expected a pattern ending in .png, .jpg or .jpeg (or a format option) but received "${pattern}"`,
+    );
+  }
+  return {
+    kind: "save",
+    reads: [slot],
+    writes: [],
+    params: { pattern, slot, ...save },
+    outputs(name: string, relative: string | undefined, outDir: string): string[] {
+      return [resolveOutputPath(pattern, name, relative, outDir)];
+    },
+    async run(frame: Frame, ctx: OpContext): Promise<Frame> {
+      const image = frame.slots[slot];
+      if (image === undefined) {
+        throw new RecipeError(
+          `save: expected slot "${slot}" in frame ${frame.meta.name} but it is missing`,
+        );
+      }
+      const path = resolveOutputPath(pattern, frame.meta.name, frame.meta.relative, ctx.outDir);
+      if (!ctx.overwrite && await exists(path)) return frame;
+      await saveImage(image, path, { ...save, format });
+      return frame;
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
