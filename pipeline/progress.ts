@@ -1,0 +1,129 @@
+/**
+ * Turning {@link ProgressEvent}s into something a person or a program reads: a live progress
+ * line on a terminal, or JSON lines (one event per line) for programs.
+ *
+ * @module
+ */
+import type { ProgressEvent } from "./types.ts";
+
+/** Writes each event as one JSON line to `write` (default: stdout). */
+export function jsonLinesReporter(
+  write: (line: string) => void = (line) => Deno.stdout.writeSync(encoder.encode(line)),
+): (event: ProgressEvent) => void {
+  return (event) => write(JSON.stringify(event) + "\n");
+}
+
+/** Counts and timing a progress line is made from. */
+export interface ProgressState {
+  total: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  /** performance.now() at the start event. */
+  startedAt: number;
+  /** What is running now, e.g. `kodim03 dipFit 1200/3000 loss 0.0123`. */
+  current: string;
+}
+
+/** Folds one event into the state (pure apart from the clock passed in). */
+export function updateProgress(
+  state: ProgressState,
+  event: ProgressEvent,
+  now: number,
+): ProgressState {
+  switch (event.type) {
+    case "start":
+      return { ...state, total: event.total, skipped: event.skipped, startedAt: now, current: "" };
+    case "input-start":
+      return { ...state, current: event.name };
+    case "op":
+      return { ...state, current: `${event.name} ${event.op}` };
+    case "fit": {
+      const psnr = event.psnr === undefined ? "" : ` ${event.psnr.toFixed(2)} dB`;
+      const rate = `${event.stepsPerSecond.toFixed(1)} steps/s`;
+      return {
+        ...state,
+        current: `${event.name} fit ${event.step}/${event.total} loss ${
+          event.loss.toPrecision(3)
+        }${psnr} ${rate}`,
+      };
+    }
+    case "input-done":
+      return { ...state, done: state.done + 1, current: "" };
+    case "input-failed":
+      return { ...state, failed: state.failed + 1, current: "" };
+    default:
+      return state;
+  }
+}
+
+/**
+ * The progress line: `[3/10] 2 done · 1 failed · 0 skipped · 0.50 img/s · ETA 14s · kodim04 dipFit`.
+ * Rate and ETA count only inputs that ran (not skipped ones).
+ */
+export function formatProgress(state: ProgressState, now: number): string {
+  const finished = state.done + state.failed;
+  const parts = [
+    `[${finished + state.skipped}/${state.total}]`,
+    `${state.done} done`,
+    `${state.failed} failed`,
+    `${state.skipped} skipped`,
+  ];
+  const seconds = (now - state.startedAt) / 1000;
+  if (finished > 0 && seconds > 0) {
+    const rate = finished / seconds;
+    const left = state.total - state.skipped - finished;
+    parts.push(`${rate.toFixed(2)} img/s`, `ETA ${formatDuration(left / rate)}`);
+  }
+  if (state.current) parts.push(state.current);
+  return parts.join(" · ");
+}
+
+/** `42s`, `3m05s`, `1h02m`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/**
+ * A live progress line on stderr, redrawn in place (at most every 100 ms), cleared when the run
+ * ends. Only for terminals: callers check `Deno.stderr.isTerminal()`.
+ */
+export function terminalReporter(): (event: ProgressEvent) => void {
+  let state: ProgressState = {
+    total: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    startedAt: performance.now(),
+    current: "",
+  };
+  let drawnAt = 0;
+  const columns = (() => {
+    try {
+      return Deno.consoleSize().columns;
+    } catch {
+      return 100;
+    }
+  })();
+  return (event) => {
+    const now = performance.now();
+    state = updateProgress(state, event, now);
+    if (event.type === "done") {
+      Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+      return;
+    }
+    if (event.type === "input-failed") {
+      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K✗ ${event.error}\n`));
+    }
+    if (now - drawnAt < 100 && event.type === "fit") return;
+    drawnAt = now;
+    const line = formatProgress(state, now).slice(0, Math.max(20, columns - 1));
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+  };
+}
+
+const encoder = new TextEncoder();

@@ -1,0 +1,206 @@
+/**
+ * Where a run's inputs come from: one file, a glob, a folder (recursive), or an image in memory;
+ * and a shard `i/n` of any of them so that several hosts can share one folder.
+ *
+ * Folders and globs yield image files only (by extension, see `IMAGE_EXTENSIONS`), sorted by
+ * their path relative to the source root (code-point order), skipping hidden entries (names
+ * starting with `.`). A file named explicitly is always tried, whatever its extension.
+ *
+ * @module
+ */
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
+import type { Image } from "../ops/image.ts";
+import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, loadImage } from "../ops/load.ts";
+import { InputError } from "./errors.ts";
+
+/** One input of a run. */
+export interface InputItem {
+  /** The name outputs are named after: the file name without folder and extension. */
+  readonly name: string;
+  /** The file it is loaded from, if any. */
+  readonly path?: string;
+  /** The path relative to the source root, with `/` separators (keeps sub-folders in outputs). */
+  readonly relative?: string;
+  /** Loads the image; a failure is this input's failure, not the run's. */
+  load(options?: { maxPixels?: number }): Promise<Image>;
+}
+
+/** A shard of a sorted input list: item k belongs to shard `k mod count`. */
+export interface Shard {
+  /** 0-based: 0 ≤ index < count. */
+  readonly index: number;
+  readonly count: number;
+}
+
+/** An input read from a file with `loadImage`. */
+export function fileInput(path: string, root?: string): InputItem {
+  const rel = root === undefined ? undefined : toPosix(relative(root, path));
+  return {
+    name: basename(path, extname(path)),
+    path,
+    relative: rel,
+    load: (options) => loadImage(path, { maxPixels: options?.maxPixels ?? DEFAULT_MAX_PIXELS }),
+  };
+}
+
+/** An input that is already in memory (the demo's generated test card, a test image). */
+export function imageInput(image: Image, name = image.name): InputItem {
+  return { name, load: () => Promise.resolve(image) };
+}
+
+/** Whether a path has one of the image extensions `loadImage` reads (case-insensitive). */
+export function isImagePath(path: string): boolean {
+  return IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
+}
+
+/** Whether a spec contains glob syntax (`*`, `?`, `[`). */
+export function isGlob(spec: string): boolean {
+  return /[*?[]/.test(spec);
+}
+
+/**
+ * Turns a glob into a regular expression over `/`-separated relative paths: `*` matches within
+ * one segment, `**` any number of whole segments (zero included), `?` one character, `[abc]`,
+ * `[a-z]` and `[!abc]` one character of (or not of) a set.
+ *
+ * @throws {InputError} on an unclosed `[`
+ */
+export function globToRegExp(glob: string): RegExp {
+  let source = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === "*") {
+      if (glob[i + 1] === "*") {
+        const atStart = i === 0 || glob[i - 1] === "/";
+        const atEnd = i + 2 === glob.length || glob[i + 2] === "/";
+        if (atStart && atEnd) {
+          // `**/` matches zero or more whole segments; a trailing `**` matches everything below.
+          source += i + 2 === glob.length ? ".*" : "(?:[^/]+/)*";
+          i += 2;
+          continue;
+        }
+      }
+      source += "[^/]*";
+    } else if (c === "?") {
+      source += "[^/]";
+    } else if (c === "[") {
+      const close = glob.indexOf("]", i + 2);
+      if (close < 0) {
+        throw new InputError(`Expected a closing ] in glob but received ${JSON.stringify(glob)}`);
+      }
+      let body = glob.slice(i + 1, close);
+      const negate = body.startsWith("!") || body.startsWith("^");
+      if (negate) body = body.slice(1);
+      source += `[${negate ? "^/" : ""}${body.replace(/[\\\]^]/g, "\\$&")}]`;
+      i = close;
+    } else {
+      source += c.replace(/[.+^${}()|\\]/g, "\\$&");
+    }
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** Lists image files under `dir`, recursively, sorted by relative path. */
+export async function listFolder(dir: string): Promise<InputItem[]> {
+  const root = resolve(dir);
+  const files = (await walk(root)).filter(isImagePath);
+  return sortByRelative(files.map((file) => fileInput(file, root)));
+}
+
+/** Lists image files matching a glob (relative globs are resolved against `cwd`). */
+export async function matchGlob(pattern: string, cwd = Deno.cwd()): Promise<InputItem[]> {
+  const absolute = toPosix(resolve(cwd, pattern));
+  const segments = absolute.split("/");
+  const firstGlob = segments.findIndex(isGlob);
+  const root = segments.slice(0, firstGlob).join("/") || "/";
+  const rest = segments.slice(firstGlob).join("/");
+  const matcher = globToRegExp(rest);
+  // Without `**` the match can only be as deep as the pattern has segments.
+  const maxDepth = rest.includes("**") ? Infinity : rest.split("/").length;
+  const files = await walk(root, maxDepth).catch(() => []);
+  return sortByRelative(
+    files
+      .filter((file) => matcher.test(toPosix(relative(root, file))) && isImagePath(file))
+      .map((file) => fileInput(file, root)),
+  );
+}
+
+/**
+ * Resolves an input spec: a glob, a folder (recursive) or one file.
+ *
+ * @throws {InputError} naming the spec when nothing exists there or nothing matches
+ */
+export async function resolveInputs(spec: string, cwd = Deno.cwd()): Promise<InputItem[]> {
+  if (isGlob(spec)) {
+    const items = await matchGlob(spec, cwd);
+    if (items.length === 0) throw new InputError("no image file matches this glob", { file: spec });
+    return items;
+  }
+  const path = resolve(cwd, spec);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    throw new InputError("no such file or folder", { file: spec });
+  }
+  if (info.isDirectory) {
+    const items = await listFolder(path);
+    if (items.length === 0) {
+      throw new InputError(`folder holds no image files (${IMAGE_EXTENSIONS.join(", ")})`, {
+        file: spec,
+      });
+    }
+    return items;
+  }
+  return [fileInput(path, dirname(path))];
+}
+
+/**
+ * Parses a shard spec `"i/n"` (0-based: `0/4` … `3/4` split one list over four hosts).
+ *
+ * @throws {InputError} unless 0 ≤ i < n are integers
+ */
+export function parseShard(spec: string): Shard {
+  const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (!match || count < 1 || index >= count) {
+    throw new InputError(
+      `Expected shard i/n with 0 ≤ i < n (0-based, e.g. 0/4) but received ${JSON.stringify(spec)}`,
+    );
+  }
+  return { index, count };
+}
+
+/** The items of shard `index` of `count`: item k of the sorted list goes to shard k mod count. */
+export function takeShard<T>(items: readonly T[], shard: Shard): T[] {
+  return items.filter((_, k) => k % shard.count === shard.index);
+}
+
+async function walk(dir: string, maxDepth = Infinity): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.startsWith(".")) continue;
+    const path = join(dir, entry.name);
+    let isFile = entry.isFile;
+    let isDirectory = entry.isDirectory;
+    if (entry.isSymlink) {
+      // Follow links to files; links to folders are not followed (no cycles).
+      const target = await Deno.stat(path).catch(() => undefined);
+      isFile = target?.isFile ?? false;
+      isDirectory = false;
+    }
+    if (isFile) files.push(path);
+    else if (isDirectory && maxDepth > 1) files.push(...await walk(path, maxDepth - 1));
+  }
+  return files;
+}
+
+function sortByRelative(items: InputItem[]): InputItem[] {
+  const key = (item: InputItem) => item.relative ?? item.path ?? item.name;
+  return items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function toPosix(path: string): string {
+  return sep === "/" ? path : path.split(sep).join("/");
+}
