@@ -6,8 +6,11 @@
  */
 import type { Plan } from "./plan.ts";
 
-/** The engines a user can ask for. `auto` = webgpu on a hardware adapter, else cpu. */
-export type EngineName = "webgpu" | "cpu" | "auto";
+/**
+ * The engines a user can ask for. `auto` = webgpu on a hardware adapter, else cpu.
+ * `reference` is the plain TypeScript executor (engine/reference.ts): slow, for tests.
+ */
+export type EngineName = "webgpu" | "cpu" | "reference" | "auto";
 
 /** Values read back from the device every k steps (each array has one entry per fit). */
 export interface StepScalars {
@@ -24,8 +27,8 @@ export interface StepScalars {
 /** A compiled plan living on a device, ready to train. */
 export interface Trainer {
   readonly plan: Plan;
-  /** `"webgpu"` or `"cpu"`. */
-  readonly engine: "webgpu" | "cpu";
+  /** `"webgpu"`, `"cpu"` or `"reference"`. */
+  readonly engine: "webgpu" | "cpu" | "reference";
   /** The adapter or CPU description, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits)"`, `"wasm-simd ×2"`. */
   readonly adapter: string;
   /**

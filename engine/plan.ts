@@ -31,7 +31,16 @@
 import type { Activation } from "../models/graph.ts";
 
 /** The flat buffers a plan addresses. */
-export type Arena = "param" | "grad" | "adamM" | "adamV" | "act" | "dact" | "stats" | "io" | "scalars";
+export type Arena =
+  | "param"
+  | "grad"
+  | "adamM"
+  | "adamV"
+  | "act"
+  | "dact"
+  | "stats"
+  | "io"
+  | "scalars";
 
 /** A tensor region: NCHW with an explicit batch stride (in floats). */
 export interface View {
@@ -54,7 +63,10 @@ export interface ParamRef {
   readonly size: number;
 }
 
-/** Per-(fit, channel) statistics: mean at `offset + b * batchStride + c`, invStd `+ c`. */
+/**
+ * Per-(fit, channel) statistics: mean at `offset + b * batchStride + c`, invStd at
+ * `offset + b * batchStride + channels + c` (batchStride = 2 · channels).
+ */
 export interface StatsRef {
   readonly offset: number;
   readonly batchStride: number;
@@ -73,6 +85,8 @@ export type Step =
    * y = conv(pad(x), w) + bias. `w` is [cout][cin][k][k] (PyTorch's OIHW), bias [cout].
    * Padding p = (k-1)/2 in `pad` mode (reflection mirrors without repeating the edge, as
    * ReflectionPad2d; replicate repeats the edge; zero pads 0), then stride.
+   * `padding`, when present, overrides (k-1)/2 (the in-network Lanczos downsampler: an even
+   * k with replicate padding (k - stride)/2); absent everywhere else.
    */
   | {
     readonly kind: "conv";
@@ -83,6 +97,7 @@ export type Step =
     readonly k: number;
     readonly stride: number;
     readonly pad: "reflection" | "zero" | "replicate";
+    readonly padding?: number;
   }
   /**
    * BatchNorm (training mode, statistics over H×W of each fit and channel, biased variance,
@@ -136,6 +151,8 @@ export type Step =
     readonly k: number;
     readonly stride: number;
     readonly pad: "reflection" | "zero" | "replicate";
+    /** As on `conv`. */
+    readonly padding?: number;
     readonly accumulate: boolean;
   }
   /** dW = Σ_b,y,x dy ⊗ pad(x) (per fit), dbias = Σ dy: overwrites `grad` at the refs. */
@@ -148,6 +165,8 @@ export type Step =
     readonly k: number;
     readonly stride: number;
     readonly pad: "reflection" | "zero" | "replicate";
+    /** As on `conv`. */
+    readonly padding?: number;
   }
   /** Gradient of `bn_act`: reads x, saved stats, gamma/beta, dy; writes dx (+)=, dgamma, dbeta. */
   | {
@@ -187,9 +206,19 @@ export type Step =
     readonly accumulate: boolean;
   }
   /** dx (+)= zero-padded dy placed at the centre-crop offsets. */
-  | { readonly kind: "crop_copy_bwd"; readonly dy: View; readonly dx: View; readonly accumulate: boolean }
+  | {
+    readonly kind: "crop_copy_bwd";
+    readonly dy: View;
+    readonly dx: View;
+    readonly accumulate: boolean;
+  }
   /** dx (+)= dy (the gradient of one `add` input; also used wherever a gradient is forwarded). */
-  | { readonly kind: "copy_grad"; readonly dy: View; readonly dx: View; readonly accumulate: boolean }
+  | {
+    readonly kind: "copy_grad";
+    readonly dy: View;
+    readonly dx: View;
+    readonly accumulate: boolean;
+  }
   | {
     readonly kind: "resample_down_bwd";
     readonly dy: View;
@@ -202,8 +231,9 @@ export type Step =
   // ---- step level ----
   /**
    * z = z0 + std · N(0, 1), the reference's per-step input noise; N(0,1) from
-   * {@link gaussianAt}(seed_b, step, index) so every backend draws the same numbers.
-   * With std 0 it is a copy.
+   * {@link gaussianAt}(seed_b, step, index) so every backend draws the same numbers, where
+   * index = c · h · w + y · w + x is the element's index within fit b's z and step counts the
+   * training steps run since `reset` (0 for the first). With std 0 it is a copy.
    */
   | { readonly kind: "input_noise"; readonly z0: View; readonly z: View; readonly std: number }
   /**
@@ -236,9 +266,9 @@ export type Step =
   /** scalars[offset + b] = PSNR (peak 1) between a and b over all C·H·W of fit b. */
   | { readonly kind: "psnr"; readonly a: View; readonly b: View; readonly offset: number }
   /**
-   * ES-WMV (Wang et al., TMLR'23): push x into slot (step mod window) of `ring` (window views
-   * of x's shape, laid out one after another from `ring.offset`, `ring.batchStride` apart per
-   * slot); once step ≥ window − 1, var_b = mean over the window of ‖x_j − mean_window‖² / N
+   * ES-WMV (Wang et al., TMLR'23): push x into slot (step mod window) of `ring` (fit b's
+   * slot s is the c×h×w tensor at `ring.offset + b * ring.batchStride + s * c * h * w`, i.e.
+   * ring.batchStride = window · c · h · w); once step ≥ window − 1, var_b = mean over the window of ‖x_j − mean_window‖² / N
    * (N = C·H·W), written to scalars[varOffset + b]; when var_b < scalars[minOffset + b] (which
    * the trainer initialises to +∞), set it, set scalars[argminOffset + b] = step, and copy x
    * into `best`. All on the device: nothing is read back.
@@ -258,7 +288,12 @@ export type Step =
 export type DataTerm =
   | { readonly kind: "identity" }
   | { readonly kind: "mask" }
-  | { readonly kind: "downsample"; readonly factor: number; readonly taps: readonly number[]; readonly pad: number }
+  | {
+    readonly kind: "downsample";
+    readonly factor: number;
+    readonly taps: readonly number[];
+    readonly pad: number;
+  }
   | { readonly kind: "compose"; readonly terms: readonly DataTerm[] };
 
 /** Where the plan keeps what the caller uploads and reads. */
@@ -296,7 +331,10 @@ export interface Plan {
   readonly paramsPerFit: number;
   /** Float sizes of each arena (param/grad/adamM/adamV are batch · paramsPerFit). */
   readonly arenaSizes: Readonly<Record<Arena, number>>;
-  /** Forward schedule, network input to data-term output. */
+  /**
+   * Forward schedule, network input to data-term output. `forward[0]` is the `input_noise`
+   * step (z0 → z); a noise-free evaluation copies z0 into z and runs `forward.slice(1)`.
+   */
   readonly forward: readonly Step[];
   /** Loss and its gradient. */
   readonly loss: readonly Step[];
@@ -315,11 +353,26 @@ export interface Plan {
 /** How a parameter tensor is initialised (PyTorch defaults). */
 export type ParamInit =
   /** U(−bound, bound) with bound = 1/sqrt(fanIn): conv weight and bias. */
-  | { readonly ref: ParamRef; readonly init: "uniform"; readonly fanIn: number; readonly name: string }
+  | {
+    readonly ref: ParamRef;
+    readonly init: "uniform";
+    readonly fanIn: number;
+    readonly name: string;
+  }
   /** A constant (BN weight 1, BN bias 0). */
-  | { readonly ref: ParamRef; readonly init: "constant"; readonly value: number; readonly name: string }
+  | {
+    readonly ref: ParamRef;
+    readonly init: "constant";
+    readonly value: number;
+    readonly name: string;
+  }
   /** Explicit values (a Lanczos downsampler's kernel). */
-  | { readonly ref: ParamRef; readonly init: "values"; readonly values: Float32Array; readonly name: string };
+  | {
+    readonly ref: ParamRef;
+    readonly init: "values";
+    readonly values: Float32Array;
+    readonly name: string;
+  };
 
 // ---- the shared random generator -------------------------------------------------------
 
