@@ -4,9 +4,9 @@
  * @module
  */
 import { loadImage } from "../ops/load.ts";
-import { psnr, psnrY, ssim } from "../ops/metrics.ts";
+import { InputError } from "../pipeline/errors.ts";
+import { cropBorder, lumaY, psnr, ssim } from "../ops/metrics.ts";
 import type { Image } from "../ops/image.ts";
-import { makeImage } from "../ops/image.ts";
 import {
   type Command,
   EXIT,
@@ -25,10 +25,11 @@ export const command: Command = {
 
 Prints one JSON object: {"psnr": dB, "ssim": value}. PSNR uses peak 1 over all channels
 (skimage's compare_psnr, as the reference code); it is null when the images are identical.
-SSIM is Wang et al. 2004 (Gaussian 11×11, σ 1.5), averaged over channels.
+SSIM is Wang et al. 2004 (Gaussian 11×11, σ 1.5), averaged over channels; null below 11×11.
+Both are computed on the same (cropped, optionally luma) pixels, like the pipeline's metrics().
 
 Options:
-  --y-channel   PSNR on luma Y (ITU-R BT.601, [16, 235]), the super-resolution protocol
+  --y-channel   score luma Y (ITU-R BT.601, [16, 235]), the super-resolution protocol
   --crop N      ignore N pixels on each side (the SR protocol uses 4)
 
 Example:
@@ -50,37 +51,37 @@ Example:
     }
     const image = await loadImage(imagePath!);
     const reference = await loadImage(referencePath!);
-    const a = cropBorder(image, crop);
-    const b = cropBorder(reference, crop);
+    if (
+      image.channels !== reference.channels || image.height !== reference.height ||
+      image.width !== reference.width
+    ) {
+      throw new InputError(
+        `Expected ${imagePath} to have the shape of ${referencePath} (${
+          shape(reference)
+        }) but received ${shape(image)}`,
+      );
+    }
+    if (2 * crop >= Math.min(image.height, image.width)) {
+      throw new UsageError(
+        `metrics: Expected --crop below half of ${image.height}×${image.width} but received ${crop}`,
+      );
+    }
+    const prepare = (i: Image) => cropBorder(values["y-channel"] ? lumaY(i) : i, crop);
+    const [a, b] = [prepare(image), prepare(reference)];
+    // SSIM's 11×11 window (Wang et al. 2004) needs at least 11×11 pixels.
     const result = {
-      psnr: finiteOrNull(values["y-channel"] ? psnrY(image, reference, crop) : psnr(a, b)),
-      ssim: ssim(a, b),
+      psnr: finiteOrNull(psnr(a, b)),
+      ssim: a.height >= 11 && a.width >= 11 ? ssim(a, b) : null,
     };
     printLine(JSON.stringify(result));
     return EXIT.ok;
   },
 };
 
-function finiteOrNull(value: number): number | null {
-  return Number.isFinite(value) ? value : null;
+function shape(image: Image): string {
+  return `${image.channels}×${image.height}×${image.width}`;
 }
 
-/** Removes `n` pixels from each side (identity for n = 0). */
-function cropBorder(image: Image, n: number): Image {
-  if (n === 0) return image;
-  const height = image.height - 2 * n;
-  const width = image.width - 2 * n;
-  if (height <= 0 || width <= 0) {
-    throw new UsageError(
-      `metrics: Expected --crop below half of ${image.height}×${image.width} but received ${n}`,
-    );
-  }
-  const data = new Float32Array(image.channels * height * width);
-  for (let c = 0; c < image.channels; c++) {
-    for (let y = 0; y < height; y++) {
-      const from = c * image.height * image.width + (y + n) * image.width + n;
-      data.set(image.data.subarray(from, from + width), (c * height + y) * width);
-    }
-  }
-  return makeImage(image.channels, height, width, data, image.name);
+function finiteOrNull(value: number): number | null {
+  return Number.isFinite(value) ? value : null;
 }

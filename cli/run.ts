@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { resolve, toFileUrl } from "node:path";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { isPipeline, type Pipeline } from "../pipeline/dsl.ts";
 import { InputError } from "../pipeline/errors.ts";
 import { runPipeline } from "../pipeline/executor.ts";
@@ -98,7 +99,7 @@ Example:
 
 /** Imports a recipe module and returns its default-exported pipeline. */
 export async function importRecipe(path: string): Promise<Pipeline> {
-  const url = toFileUrl(resolve(path)).href;
+  const url = pathToFileURL(resolve(path)).href;
   try {
     await Deno.stat(resolve(path));
   } catch {

@@ -18,7 +18,7 @@
  * @module
  */
 import { degradeOp, type DegradeSpec } from "../ops/degrade.ts";
-import { metricsOp } from "../ops/metrics.ts";
+import { metricsOp, type MetricsOpOptions } from "../ops/metrics.ts";
 import { saveOp, type SaveOpOptions } from "../ops/save.ts";
 import { RecipeError } from "./errors.ts";
 import { type RunOptions, runPipeline, type RunSummary } from "./executor.ts";
@@ -33,19 +33,12 @@ import type { Frame, Op } from "./types.ts";
 
 const PIPELINE_BRAND = Symbol.for("dipline.pipeline");
 
-/** Options of {@link Pipeline.metrics}. */
-export interface MetricsOptions {
-  /** Slot holding the ground truth; default `"clean"` (which `degrade` writes). */
-  readonly reference?: string;
-  /** Slot to score; default `"image"`. */
-  readonly target?: string;
-  /** Score PSNR on the luma channel (ITU-R BT.601, the SR papers' protocol). */
-  readonly yChannel?: boolean;
-  /** Pixels cropped from each side before scoring (the SR protocol uses 4). */
-  readonly crop?: number;
+/** Options of {@link Pipeline.metrics}: the metrics op's, plus a label. */
+export interface MetricsOptions extends MetricsOpOptions {
   /**
    * Prefix for the scores, e.g. `"noisy"` → `noisy.psnr`, `noisy.ssim`; without one the scores
-   * are `psnr` and `ssim` and a later unlabelled `metrics()` overwrites them.
+   * are `psnr` and `ssim` and a later unlabelled `metrics()` (or a dipFit scoring against
+   * `clean`) overwrites them.
    */
   readonly label?: string;
 }

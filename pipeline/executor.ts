@@ -124,7 +124,8 @@ export async function execute(
     try {
       const frame = await runOne(graph, item, ctx, options.maxPixels);
       const outputs = outputsOf[k]!;
-      done.push({ name: item.name, outputs, ...frame.meta });
+      const { metrics, timings, info } = frame.meta;
+      done.push({ name: item.name, outputs, metrics, timings, info });
       emit({ type: "input-done", name: item.name, index: k, ms: performance.now() - t0, outputs });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
