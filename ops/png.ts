@@ -160,7 +160,7 @@ export function decodePng(bytes: Uint8Array, name: string, options: DecodePngOpt
     raw = inflateSync(compressed, { maxOutputLength: expected + 1 });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (/maxOutputLength|buffer|size/i.test(message)) {
+    if ((error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
       return fail(
         `damaged PNG (image data inflates to more than the ${expected} bytes expected)`,
         error,
