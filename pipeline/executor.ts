@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { resolve, sep } from "node:path";
 import type { Pipeline } from "./dsl.ts";
 import { InputError } from "./errors.ts";
 import { type CompiledGraph, graphOutputs } from "./graph.ts";
@@ -14,7 +15,10 @@ import type { Frame, OpContext, ProgressEvent } from "./types.ts";
 
 /** Options of a run. */
 export interface RunOptions {
-  /** A file, glob or folder, or items already made; default: the recipe's own input. */
+  /**
+   * A file, glob or folder, or items already made; default: the recipe's own input. Files under
+   * `outDir` are left out, so outputs never become inputs of the next run.
+   */
   readonly input?: string | readonly InputItem[];
   /** Folder outputs are resolved against; default `"out"`. */
   readonly outDir?: string;
@@ -73,6 +77,9 @@ export async function runPipeline(recipe: Pipeline, options: RunOptions = {}): P
     );
   }
   let items = typeof input === "string" ? await resolveInputs(input, options.cwd) : [...input];
+  // Outputs written inside the input folder must not become inputs of the next run.
+  const outDir = resolve(options.outDir ?? "out") + sep;
+  items = items.filter((item) => item.path === undefined || !item.path.startsWith(outDir));
   if (options.shard !== undefined) {
     items = takeShard(
       items,

@@ -64,8 +64,7 @@ export function updateProgress(
 export function formatProgress(state: ProgressState, now: number): string {
   const finished = state.done + state.failed;
   const parts = [
-    `[${finished + state.skipped}/${state.total}]`,
-    `${state.done} done`,
+    `[${finished + state.skipped}/${state.total}] ${state.done} done`,
     `${state.failed} failed`,
     `${state.skipped} skipped`,
   ];
