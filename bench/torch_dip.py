@@ -344,13 +344,15 @@ def check_counts():
     ]
     rows = []
     ok = True
-    for preset, channels, want in expected:
-        got = count_params(preset_network(preset, channels))
-        rows.append({"preset": preset, "channels": channels, "params": got, "expected": want})
-        ok = ok and got == want
-    for preset in ("denoise", "sr", "inpaint"):  # the 32-channel variants: no reference number
-        got = count_params(preset_network(preset, 32))
-        rows.append({"preset": preset, "channels": 32, "params": got, "expected": None})
+    # The 32-channel variants have no reference number; forward MACs are at 64^2.
+    for preset, channels, want in expected + [(p, 32, None) for p in ("denoise", "sr", "inpaint")]:
+        net = preset_network(preset, channels)
+        got = count_params(net)
+        macs = forward_macs(net, torch.zeros(1, INPUT_DEPTH, 64, 64))
+        rows.append(
+            {"preset": preset, "channels": channels, "params": got, "expected": want, "forwardMacs64": macs}
+        )
+        ok = ok and (want is None or got == want)
     # The Lanczos2 x4 taps from the centre out (REFERENCE.md 1b): 0.2397, 0.1831, 0.0987 ...
     half = lanczos2_taps(4)[8:]
     want_half = [0.2397, 0.1831, 0.0987, 0.0246, -0.0149, -0.0204, -0.0098, -0.0011]
@@ -383,11 +385,13 @@ def main(argv=None):
     if args.check:
         ok, rows, taps_ok = check_counts()
         if args.json:
-            print(json.dumps({"ok": ok, "presets": rows, "lanczosTaps": taps_ok}))
+            taps = lanczos2_taps(SR_FACTOR)
+            print(json.dumps({"ok": ok, "presets": rows, "lanczosTapsOk": taps_ok, "lanczos2x4": taps}))
         else:
             for r in rows:
                 want = "" if r["expected"] is None else " (expected %d)" % r["expected"]
-                print("%-8s C=%-4d %10d params%s" % (r["preset"], r["channels"], r["params"], want))
+                row = (r["preset"], r["channels"], r["params"], r["forwardMacs64"], want)
+                print("%-8s C=%-4d %10d params %12d MACs at 64^2%s" % row)
             print("lanczos2 x4 taps", "match" if taps_ok else "DIFFER", "REFERENCE.md 1b")
             print("ok" if ok else "MISMATCH")
         return 0 if ok else 1
