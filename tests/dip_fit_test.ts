@@ -1,0 +1,308 @@
+import { deepStrictEqual as deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import type { StepScalars, Trainer } from "../engine/backend.ts";
+import type { Plan } from "../engine/plan.ts";
+import { average } from "../ops/average.ts";
+import { addGaussianNoise } from "../ops/degrade.ts";
+import {
+  dipFit,
+  type DipFitOptions,
+  type FitHooks,
+  fitImage,
+  resolveFitOptions,
+} from "../ops/dip_fit.ts";
+import { type Image, makeImage } from "../ops/image.ts";
+import { psnr } from "../ops/metrics.ts";
+import { saveImage } from "../ops/save.ts";
+import { compileSteps } from "../pipeline/graph.ts";
+import type { Frame, OpContext, ProgressEvent } from "../pipeline/types.ts";
+
+/** A 2-level skip net with a few channels: sizeMultiple 4, fast on the reference engine. */
+const TINY = {
+  net: { channelsDown: [4, 4], channelsUp: [4, 4], channelsSkip: [2, 2] },
+  inputDepth: 4,
+  engine: "reference",
+  checkEvery: 1,
+} as const satisfies Partial<DipFitOptions>;
+
+/** A smooth generated image: gradients plus a soft disc (deterministic). */
+function smoothImage(channels: 1 | 3, height: number, width: number, name = "card"): Image {
+  const data = new Float32Array(channels * height * width);
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const disc = Math.hypot(y - height / 2, x - width / 2) < Math.min(height, width) / 3
+          ? 0.3
+          : 0;
+        data[(c * height + y) * width + x] = 0.2 + 0.4 * (x / width) * (1 - c * 0.2) +
+          0.2 * (y / height) +
+          disc;
+      }
+    }
+  }
+  return makeImage(channels, height, width, data, name);
+}
+
+function frameOf(slots: Record<string, Image>): Frame {
+  return { slots, meta: { name: "card", metrics: {}, timings: {}, info: {} } };
+}
+
+function context(events: ProgressEvent[] = []): OpContext {
+  return { emit: (event) => events.push(event), outDir: ".", overwrite: true };
+}
+
+// ---- options and presets ------------------------------------------------------------------
+
+Deno.test("resolveFitOptions() applies each task's reference preset", () => {
+  const denoise = resolveFitOptions({ task: "denoise" });
+  deepEqual(
+    [
+      denoise.preset,
+      denoise.iterations,
+      denoise.lr,
+      denoise.ema,
+      denoise.backtracking,
+      denoise.inputDepth,
+    ],
+    ["denoise", 3000, 0.01, 0.99, true, 32],
+  );
+  equal(denoise.regNoise, 1 / 30);
+  deepEqual(denoise.net.channelsSkip, [4, 4, 4, 4, 4]);
+  const sr8 = resolveFitOptions({ task: "sr", factor: 8 });
+  deepEqual([sr8.preset, sr8.factor, sr8.regNoise, sr8.iterations, sr8.ema], [
+    "sr8",
+    8,
+    0.05,
+    4000,
+    0,
+  ]);
+  const sr = resolveFitOptions({ task: "sr" });
+  deepEqual([sr.preset, sr.factor, sr.regNoise, sr.iterations], ["sr4", 4, 0.03, 2000]);
+  const inpaint = resolveFitOptions({ task: "inpaint" });
+  deepEqual([inpaint.iterations, inpaint.net.upsampleMode], [6001, "nearest"]);
+  deepEqual(inpaint.net.channelsSkip, [128, 128, 128, 128, 128]);
+  const barbara = resolveFitOptions({ task: "inpaint", preset: "inpaint-bernoulli" });
+  deepEqual([barbara.lr, barbara.iterations], [0.001, 11000]);
+  const jpeg = resolveFitOptions({ task: "jpeg" });
+  deepEqual([jpeg.inputDepth, jpeg.iterations], [3, 2400]);
+  deepEqual(jpeg.net.channelsSkip, [0, 0, 0, 4, 4]);
+  const flash = resolveFitOptions({ task: "flash" });
+  deepEqual([flash.input, flash.lr, flash.iterations, flash.regNoise], ["image", 0.1, 601, 0]);
+  deepEqual(flash.net.upsampleMode, ["nearest", "nearest", "bilinear", "bilinear", "bilinear"]);
+});
+
+Deno.test("resolveFitOptions() lets the user override any field of the preset", () => {
+  const fit = resolveFitOptions({
+    task: "denoise",
+    iterations: 10,
+    lr: 0.02,
+    ema: 0,
+    backtracking: false,
+    regNoise: 0,
+    net: { channelsDown: [8, 8] },
+    earlyStop: { patience: 50 },
+  });
+  deepEqual([fit.iterations, fit.lr, fit.ema, fit.backtracking, fit.regNoise], [
+    10,
+    0.02,
+    0,
+    false,
+    0,
+  ]);
+  deepEqual(fit.net.channelsDown, [8, 8]);
+  deepEqual(fit.net.upsampleMode, "bilinear"); // the rest of the preset stays
+  deepEqual(fit.earlyStop, { window: 100, patience: 50 });
+  // another arch keeps only the preset options it understands
+  const hourglass = resolveFitOptions({ task: "denoise", arch: "hourglass" });
+  equal(hourglass.net.channelsSkip, undefined);
+  deepEqual(hourglass.net.channelsDown, [128, 128, 128, 128, 128]);
+  deepEqual(resolveFitOptions({ task: "denoise", arch: "resnet" }).net, { pad: "reflection" });
+});
+
+Deno.test("resolveFitOptions() refuses unknown and out-of-range options with a clear message", () => {
+  throws(
+    () => resolveFitOptions({ task: "denoise", iteration: 5 } as unknown as DipFitOptions),
+    /dipFit: Unknown option "iteration" \(expected one of task, preset/,
+  );
+  throws(
+    () => resolveFitOptions({ task: "denoise", net: { channelz: 3 } as never }),
+    /Unknown net option "channelz" for arch "skip"/,
+  );
+  throws(
+    () => resolveFitOptions({ task: "deblur" as never }),
+    /Expected one of denoise, sr, inpaint, jpeg, flash for task but received "deblur"/,
+  );
+  throws(
+    () => resolveFitOptions({ task: "sr", factor: 3 }),
+    /Expected 2, 4 or 8 for factor but received 3/,
+  );
+  throws(
+    () => resolveFitOptions({ task: "denoise", factor: 2 }),
+    /factor applies to task "sr" only/,
+  );
+  throws(() => resolveFitOptions({ task: "sr", preset: "denoise" }), /preset of task "sr"/);
+  throws(
+    () => resolveFitOptions({ task: "denoise", iterations: -2 }),
+    /Expected integer ≥ 1 for iterations but received -2 of type number/,
+  );
+  throws(() => resolveFitOptions({ task: "denoise", input: "image" }), /needs the guide slot/);
+});
+
+// ---- the loop with a scripted trainer ------------------------------------------------------
+
+interface Script {
+  psnrObserved?: (check: number) => number;
+  wmvArgmin?: (stepsRun: number) => number;
+}
+
+/** A trainer that runs nothing: it scripts the scalars and records the calls it gets. */
+function scriptedTrainer(script: Script, calls: string[]): FitHooks["createTrainer"] {
+  return (plan: Plan) => {
+    let steps = 0;
+    let checks = 0;
+    const outSize = plan.batch * plan.io.output.c * plan.height * plan.width;
+    const trainer: Trainer = {
+      plan,
+      engine: "reference",
+      adapter: "scripted",
+      reset: () => Promise.resolve(),
+      upload: (name) => void calls.push(`upload ${name}`),
+      setNoiseSeeds: () => {},
+      run: (count) => void (steps += count),
+      readScalars(): Promise<StepScalars> {
+        const check = checks++;
+        const fill = (v: number) => new Float32Array(plan.batch).fill(v);
+        return Promise.resolve({
+          step: steps,
+          loss: fill(0.01),
+          psnrObserved: fill(script.psnrObserved?.(check) ?? 20),
+          ...(script.wmvArgmin
+            ? { wmvMin: fill(0.001), wmvArgmin: fill(script.wmvArgmin(steps)) }
+            : {}),
+        });
+      },
+      read: (name) => {
+        calls.push(`read ${name}@${steps}`);
+        return Promise.resolve(new Float32Array(outSize).fill(name === "best" ? 0.25 : 0.5));
+      },
+      snapshot: () => void calls.push(`snapshot@${steps}`),
+      restore: () => void calls.push(`restore@${steps}`),
+      evaluate: () => Promise.resolve(new Float32Array(outSize)),
+      dispose: () => {},
+    };
+    return Promise.resolve(trainer);
+  };
+}
+
+Deno.test("backtracking restores the last snapshot when the observed PSNR drops by more than 5 dB", async () => {
+  const calls: string[] = [];
+  // PSNR per check: 20, 22, 15 (a 7 dB collapse), 21
+  const psnrs = [20, 22, 15, 21];
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 40,
+    checkEvery: 10,
+    backtracking: true,
+  });
+  const result = await fitImage(
+    { observation: smoothImage(3, 8, 8) },
+    fit,
+    { createTrainer: scriptedTrainer({ psnrObserved: (i) => psnrs[i]! }, calls) },
+  );
+  const decisions = calls.filter((c) => c.startsWith("snapshot") || c.startsWith("restore"));
+  deepEqual(decisions, ["snapshot@10", "snapshot@20", "restore@30", "snapshot@40"]);
+  equal(result.restores, 1);
+  equal(result.iterations, 40);
+});
+
+Deno.test("without backtracking the loop neither snapshots nor restores", async () => {
+  const calls: string[] = [];
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 20,
+    checkEvery: 10,
+    backtracking: false,
+  });
+  await fitImage({ observation: smoothImage(1, 8, 8) }, fit, {
+    createTrainer: scriptedTrainer({ psnrObserved: (i) => [20, 5][i]! }, calls),
+  });
+  deepEqual(calls.filter((c) => c.startsWith("snapshot") || c.startsWith("restore")), []);
+});
+
+Deno.test("ES-WMV stops once the variance minimum is older than the patience and returns the output there", async () => {
+  const calls: string[] = [];
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 500,
+    checkEvery: 5,
+    backtracking: false,
+    earlyStop: { window: 3, patience: 40 },
+  });
+  // The minimum variance is reached at step 23 and never improves afterwards.
+  const result = await fitImage({ observation: smoothImage(3, 8, 8) }, fit, {
+    createTrainer: scriptedTrainer({ wmvArgmin: (steps) => (steps <= 23 ? steps - 1 : 23) }, calls),
+  });
+  // 23 + 40 = step 63 is the first that is patience steps later; checks fall every 5 steps → 65
+  equal(result.stopStep, 65);
+  equal(result.iterations, 65);
+  equal(result.wmvArgmin, 23);
+  ok(calls.includes("read best@65"), calls.join(", "));
+  ok(result.image.data.every((v) => v === 0.25)); // the "best" buffer, not the last output
+});
+
+// ---- the op and average ---------------------------------------------------------------------
+
+Deno.test("average() replaces the preceding dipFit by one batched fit with runs seeds", () => {
+  const graph = compileSteps([
+    dipFit({ task: "denoise", seed: 7, iterations: 5 }),
+    average({ runs: 3 }),
+  ]);
+  equal(graph.nodes.length, 1);
+  const op = graph.nodes[0]!.op;
+  equal(op.kind, "dipFit");
+  deepEqual(op.params, { task: "denoise", seed: 7, iterations: 5, runs: 3 });
+  throws(
+    () => compileSteps([average({ runs: 2 })]),
+    /average\(\) must follow dipFit\(\) but follows nothing/,
+  );
+  throws(() => average({ runs: 0 }), /Expected positive integer for runs but received 0/);
+  throws(() => average({ runs: 2, seeds: 3 } as never), /Unknown option "seeds"/);
+});
+
+Deno.test("dipFit() declares the slots each task reads", () => {
+  deepEqual(dipFit({ task: "denoise" }).reads, ["image"]);
+  deepEqual(dipFit({ task: "inpaint" }).reads, ["image", "mask"]);
+  deepEqual(dipFit({ task: "inpaint", mask: "m.png" }).reads, ["image"]);
+  deepEqual(dipFit({ task: "flash" }).reads, ["image", "guide"]);
+  deepEqual(dipFit({ task: "sr" }).writes, ["image"]);
+});
+
+Deno.test("dipFit op reports iterations, engine and PSNR against the clean slot", async () => {
+  const calls: string[] = [];
+  const clean = smoothImage(3, 8, 8);
+  const op = dipFit({ task: "denoise", ...TINY, iterations: 4, checkEvery: 2 });
+  const events: ProgressEvent[] = [];
+  // the op uses the real engine; here the loop is checked through fitImage's hooks instead
+  equal(op.kind, "dipFit");
+  const fit = resolveFitOptions({ task: "denoise", ...TINY, iterations: 4, checkEvery: 2 });
+  const result = await fitImage({ observation: clean, clean }, fit, {
+    createTrainer: scriptedTrainer({}, calls),
+    emit: (e) => events.push(e),
+    name: "card",
+  });
+  deepEqual(events.map((e) => e.type === "fit" ? e.step : -1), [2, 4]);
+  // the scripted output is 0.5 everywhere (EMA buffer), so the PSNR is known in closed form
+  let mse = 0;
+  for (const v of clean.data) mse += (v - 0.5) ** 2;
+  mse /= clean.data.length;
+  ok(Math.abs(result.psnr! - 10 * Math.log10(1 / mse)) < 1e-3);
+  ok(calls.includes("read ema@4"));
+  void context;
+  void frameOf;
+  void saveImage;
+  void addGaussianNoise;
+  void psnr;
+  void rejects;
+});
