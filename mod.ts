@@ -1,0 +1,32 @@
+/**
+ * dipline: Deep Image Prior (Ulyanov, Vedaldi, Lempitsky, CVPR 2018) restoration as
+ * TypeScript pipelines. A recipe is an immutable pipeline of ops over named image slots; the
+ * executor runs it over a file, a glob, a folder or a shard of one.
+ *
+ * @example
+ * ```ts
+ * import { imageInput, pipeline, testCard } from "./mod.ts";
+ *
+ * const recipe = pipeline()
+ *   .degrade({ noise: 25, seed: 1 })
+ *   .metrics({ label: "noisy" });
+ * console.log(recipe.explain());
+ * const summary = await recipe.run({ input: [imageInput(testCard(64, 64), "card")] });
+ * console.log(summary.done[0]?.metrics["noisy.psnr"]);
+ * ```
+ *
+ * @module
+ */
+export * from "./pipeline/mod.ts";
+export { type Image, makeImage } from "./ops/image.ts";
+export {
+  decodeImage,
+  DEFAULT_MAX_PIXELS,
+  IMAGE_EXTENSIONS,
+  loadImage,
+  type LoadOptions,
+} from "./ops/load.ts";
+export { encodeImage, saveImage, type SaveOptions, writeFileAtomic } from "./ops/save.ts";
+export { degradeImage, type DegradeSpec } from "./ops/degrade.ts";
+export { psnr, psnrY, ssim } from "./ops/metrics.ts";
+export { testCard } from "./ops/testcard.ts";
