@@ -212,27 +212,32 @@ export function metricsOp(options: MetricsOpOptions = {}): Op {
     writes: [],
     params: { reference, target, yChannel, crop },
     run(frame: Frame): Promise<Frame> {
-      const ref = frame.slots[reference];
-      const out = frame.slots[target];
-      if (ref === undefined || out === undefined) {
-        const missing = ref === undefined ? reference : target;
-        throw new RecipeError(
-          `metrics: expected slot "${missing}" in frame ${frame.meta.name} but it is missing`,
-        );
-      }
-      if (ref.channels !== out.channels || ref.height !== out.height || ref.width !== out.width) {
-        throw new RecipeError(
-          `metrics: expected "${target}" to have the shape of "${reference}" (${
-            shape(ref)
-          }) but received ${shape(out)}`,
-        );
-      }
-      const prepare = (image: Image) => cropBorder(yChannel ? lumaY(image) : image, crop);
-      const [r, t] = [prepare(ref), prepare(out)];
-      const metrics: Record<string, number> = { ...frame.meta.metrics, psnr: psnr(r, t) };
-      // SSIM needs an 11×11 window; on smaller images only PSNR is reported.
-      if (r.height >= SSIM_SIZE && r.width >= SSIM_SIZE) metrics.ssim = ssim(r, t);
-      return Promise.resolve({ slots: frame.slots, meta: { ...frame.meta, metrics } });
+      // A promise executor turns a throw into a rejection, as an async op's caller expects.
+      return new Promise((done) => done(score(frame)));
     },
   };
+
+  function score(frame: Frame): Frame {
+    const ref = frame.slots[reference];
+    const out = frame.slots[target];
+    if (ref === undefined || out === undefined) {
+      const missing = ref === undefined ? reference : target;
+      throw new RecipeError(
+        `metrics: expected slot "${missing}" in frame ${frame.meta.name} but it is missing`,
+      );
+    }
+    if (ref.channels !== out.channels || ref.height !== out.height || ref.width !== out.width) {
+      throw new RecipeError(
+        `metrics: expected "${target}" to have the shape of "${reference}" (${
+          shape(ref)
+        }) but received ${shape(out)}`,
+      );
+    }
+    const prepare = (image: Image) => cropBorder(yChannel ? lumaY(image) : image, crop);
+    const [r, t] = [prepare(ref), prepare(out)];
+    const metrics: Record<string, number> = { ...frame.meta.metrics, psnr: psnr(r, t) };
+    // SSIM needs an 11×11 window; on smaller images only PSNR is reported.
+    if (r.height >= SSIM_SIZE && r.width >= SSIM_SIZE) metrics.ssim = ssim(r, t);
+    return { slots: frame.slots, meta: { ...frame.meta, metrics } };
+  }
 }
