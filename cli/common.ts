@@ -59,9 +59,11 @@ export function parseFlags<T extends ParseArgsOptionsConfig>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (error) {
-    const message = error instanceof Error
-      ? error.message.split("\n")[0]!.replace(/^Unknown option/, "unknown option")
+    // Node's messages go on with a hint about "--"; the first sentence is the one that matters.
+    const first = error instanceof Error
+      ? error.message.split("\n")[0]!.split(". ")[0]!
       : String(error);
+    const message = first.replace(/^Unknown option/, "unknown option");
     throw new UsageError(`${command.name}: ${message}`);
   }
 }

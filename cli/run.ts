@@ -29,7 +29,8 @@ export const command: Command = {
 
 Runs the pipeline a recipe file default-exports over every input, writing its outputs under
 --out. Inputs whose outputs all exist are skipped (resume) unless --force. A failing input is
-reported and the run goes on; the exit code is 1 if any input failed.
+reported and the run goes on; the exit code is 1 if any input failed. Each input's scores
+(from metrics()) are printed on stdout, one line per input.
 
 Options:
   --input PATH    a file, a glob ("photos/**/*.png") or a folder (recursive); default: the
@@ -37,7 +38,9 @@ Options:
   --out DIR       output folder (default: out)
   --shard i/n     only inputs k with k mod n = i of the sorted list (0-based: 0/4 … 3/4)
   --force         run every input and overwrite existing outputs
-  --json          print progress events as JSON lines on stdout
+  --json          print progress events as JSON lines on stdout, then one line
+                  {"type":"summary","done":[…],"skipped":[…],"failed":[…],"ms":…}
+                  with each input's metrics and outputs
   --dry-run       print the compiled op graph and the inputs, run nothing
 
 Example:
@@ -81,21 +84,30 @@ Example:
       shard,
       onEvent,
     });
-    if (!values.json) {
+    if (values.json) {
+      printLine(JSON.stringify({ type: "summary", ...summary }));
+    } else {
+      for (const result of summary.done) {
+        const scores = Object.entries(result.metrics).map(([key, value]) =>
+          `${key} ${formatScore(value)}`
+        );
+        if (scores.length > 0) printLine(`${result.name}: ${scores.join(" · ")}`);
+      }
       console.error(
         `${summary.done.length} done, ${summary.skipped.length} skipped, ${summary.failed.length} failed`,
       );
-    }
-    if (summary.failed.length > 0) {
-      if (!values.json) {
+      if (summary.failed.length > 0) {
         console.error("Failed:");
         for (const failure of summary.failed) console.error(`  ${failure.error}`);
       }
-      return EXIT.input;
     }
-    return EXIT.ok;
+    return summary.failed.length > 0 ? EXIT.input : EXIT.ok;
   },
 };
+
+function formatScore(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(4) : String(value);
+}
 
 /** Imports a recipe module and returns its default-exported pipeline. */
 export async function importRecipe(path: string): Promise<Pipeline> {

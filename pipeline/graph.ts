@@ -117,7 +117,7 @@ export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
   const width = Math.max(0, ...graph.nodes.map(({ op }) => op.kind.length));
   graph.nodes.forEach(({ op, expandedFrom }, i) => {
     const reads = op.reads.length > 0 ? op.reads.join(", ") : "∅";
-    const writes = op.writes.length > 0 ? op.writes.join(", ") : "meta";
+    const writes = op.writes.length > 0 ? op.writes.join(", ") : op.outputs ? "files" : "meta";
     const params = formatParams(op.params);
     const from = expandedFrom ? ` (from ${expandedFrom})` : "";
     lines.push(
