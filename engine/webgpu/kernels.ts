@@ -1,0 +1,1230 @@
+/**
+ * WGSL code generation: each plan {@link Step} becomes one or a few compute kernels with every
+ * shape, stride and offset baked in as a constant. Convolutions are register tiled without
+ * workgroup barriers (each invocation computes 4 channels × 4 pixels, or 4 output channels ×
+ * the whole k×k window of a few input channels for the weight gradient), which keeps shader
+ * compilation cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup
+ * tree per (fit, channel).
+ *
+ * @module
+ */
+import type { Plan, Step, View } from "../plan.ts";
+import type { Activation } from "../../models/graph.ts";
+import {
+  activationFns,
+  CTRL_SEEDS,
+  f32Lit,
+  flatDispatch,
+  flatMain,
+  type Kernel,
+  KernelBuilder,
+  padFns,
+  RED_WG,
+  reductionFns,
+  rngFns,
+} from "./wgsl.ts";
+
+/** Output channels and pixels per invocation in the conv kernels. */
+const TILE_C = 4;
+const TILE_P = 4;
+
+/** Invocations the weight-gradient kernel aims for (pixel rows are split to reach it). */
+const BWD_WEIGHT_TARGET_INVOCATIONS = 16384;
+
+/** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
+function at(k: KernelBuilder, v: View, b: string, r: string, write = false): string {
+  const buf = write ? k.w(v.arena) : k.r(v.arena);
+  return `${buf}[${v.offset} + (${b}) * ${v.batchStride} + (${r})]`;
+}
+
+function size(v: View): number {
+  return v.c * v.h * v.w;
+}
+
+function checkSameShape(kind: string, a: View, b: View): void {
+  if (a.c !== b.c || a.h !== b.h || a.w !== b.w) {
+    throw new Error(
+      `engine/webgpu ${kind}: expected views of one shape but received ${a.c}×${a.h}×${a.w} and ${b.c}×${b.h}×${b.w}`,
+    );
+  }
+}
+
+/** `dst = value` or `dst = dst + value`. */
+function store(dst: string, value: string, accumulate: boolean): string {
+  return accumulate ? `${dst} = ${dst} + ${value};` : `${dst} = ${value};`;
+}
+
+/** A flat kernel over batch × size(v): `b` and `r` (index within the fit) are in scope. */
+function flatOver(
+  k: KernelBuilder,
+  label: string,
+  batch: number,
+  per: number,
+  body: string,
+  helpers = "",
+): Kernel {
+  const n = batch * per;
+  const { dispatch, rowStride } = flatDispatch(n);
+  return k.finish(
+    label,
+    `${flatMain(n, rowStride)}
+  let b = i / ${per};
+  let r = i % ${per};
+${body}
+}`,
+    dispatch,
+    helpers,
+  );
+}
+
+/** A kernel with one RED_WG-wide workgroup per (fit, channel) (workgroup_id.x = channel). */
+function perGroup(
+  k: KernelBuilder,
+  label: string,
+  channels: number,
+  batch: number,
+  body: string,
+  helpers: string,
+): Kernel {
+  return k.finish(
+    label,
+    `@compute @workgroup_size(${RED_WG})
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lid = lid3.x;
+  let c = i32(wid.x);
+  let b = i32(wid.y);
+${body}
+}`,
+    [channels, batch, 1],
+    `${reductionFns()}\n${helpers}`,
+  );
+}
+
+// ---- convolution ------------------------------------------------------------------------
+
+interface ConvShape {
+  readonly x: View;
+  readonly y: View;
+  readonly k: number;
+  readonly stride: number;
+  readonly pad: "reflection" | "zero" | "replicate";
+  readonly p: number;
+}
+
+function convShape(
+  kind: string,
+  x: View,
+  y: View,
+  k: number,
+  stride: number,
+  pad: ConvShape["pad"],
+): ConvShape {
+  const p = (k - 1) >> 1;
+  const oh = Math.floor((x.h + 2 * p - k) / stride) + 1;
+  const ow = Math.floor((x.w + 2 * p - k) / stride) + 1;
+  if (oh !== y.h || ow !== y.w) {
+    throw new Error(
+      `engine/webgpu ${kind}: expected output ${oh}×${ow} for input ${x.h}×${x.w}, k ${k}, stride ${stride} but received ${y.h}×${y.w}`,
+    );
+  }
+  if (pad === "reflection" && (p >= x.h || p >= x.w)) {
+    throw new Error(
+      `engine/webgpu ${kind}: expected reflection padding ${p} below the input size but received ${x.h}×${x.w}`,
+    );
+  }
+  return { x, y, k, stride, pad, p };
+}
+
+function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
+  const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad);
+  const { x, y, k, stride, p } = g;
+  const kb = new KernelBuilder();
+  const cin = x.c;
+  const cout = y.c;
+  const kk = k * k;
+  const gw = Math.ceil(y.w / TILE_P);
+  const groups = y.h * gw;
+  const cg = Math.ceil(cout / TILE_C);
+  const P = kb.r("param");
+  const X = kb.r(x.arena);
+  const lines: string[] = [];
+  lines.push(`  let g = i32(gid.x);
+  if (g >= ${groups}) { return; }
+  let b = i32(gid.z);
+  let oy = g / ${gw};
+  let ox0 = (g % ${gw}) * ${TILE_P};
+  let co0 = i32(gid.y) * ${TILE_C};
+  let xb = ${x.offset} + b * ${x.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset};`);
+  for (let ky = 0; ky < k; ky++) {
+    lines.push(`  let ry${ky} = oy * ${stride} + ${ky - p};`);
+    lines.push(`  let ro${ky} = pad_${s.pad}(ry${ky}, ${x.h}) * ${x.w};`);
+    if (s.pad === "zero") lines.push(`  let my${ky} = inside(ry${ky}, ${x.h});`);
+  }
+  for (let kx = 0; kx < k; kx++) {
+    for (let i = 0; i < TILE_P; i++) {
+      lines.push(`  let rx${kx}_${i} = (ox0 + ${i}) * ${stride} + ${kx - p};`);
+      lines.push(`  let cx${kx}_${i} = pad_${s.pad}(rx${kx}_${i}, ${x.w});`);
+      if (s.pad === "zero") lines.push(`  let mx${kx}_${i} = inside(rx${kx}_${i}, ${x.w});`);
+    }
+  }
+  if (s.pad === "zero") {
+    for (let ky = 0; ky < k; ky++) {
+      for (let kx = 0; kx < k; kx++) {
+        for (let i = 0; i < TILE_P; i++) {
+          lines.push(`  let m${ky}_${kx}_${i} = my${ky} * mx${kx}_${i};`);
+        }
+      }
+    }
+  }
+  for (let j = 0; j < TILE_C; j++) {
+    lines.push(`  let wj${j} = wb + min(co0 + ${j}, ${cout - 1}) * ${cin * kk};`);
+    const init = s.bias
+      ? `${P}[b * ${plan.paramsPerFit} + ${s.bias.offset} + min(co0 + ${j}, ${cout - 1})]`
+      : "0.0";
+    for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = ${init};`);
+  }
+  lines.push(`  for (var ci = 0; ci < ${cin}; ci++) {
+    let xc = xb + ci * ${x.h * x.w};
+    let wc = ci * ${kk};`);
+  for (let ky = 0; ky < k; ky++) {
+    for (let kx = 0; kx < k; kx++) {
+      const tap = ky * k + kx;
+      for (let i = 0; i < TILE_P; i++) {
+        const mask = s.pad === "zero" ? ` * m${ky}_${kx}_${i}` : "";
+        lines.push(`    let v${tap}_${i} = ${X}[xc + ro${ky} + cx${kx}_${i}]${mask};`);
+      }
+      for (let j = 0; j < TILE_C; j++) {
+        lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
+        for (let i = 0; i < TILE_P; i++) {
+          lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
+        }
+      }
+    }
+  }
+  lines.push("  }");
+  const Y = kb.w(y.arena);
+  for (let j = 0; j < TILE_C; j++) {
+    for (let i = 0; i < TILE_P; i++) {
+      lines.push(
+        `  if (co0 + ${j} < ${cout} && ox0 + ${i} < ${y.w}) { ${Y}[${y.offset} + b * ${y.batchStride} + (co0 + ${j}) * ${
+          y.h * y.w
+        } + oy * ${y.w} + ox0 + ${i}] = a${j}_${i}; }`,
+      );
+    }
+  }
+  return kb.finish(
+    `conv ${cin}→${cout} k${k} s${stride} ${s.pad} ${x.h}×${x.w}`,
+    `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${lines.join("\n")}
+}`,
+    [Math.ceil(groups / 64), cg, plan.batch],
+    padFns(),
+  );
+}
+
+function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): Kernel[] {
+  // Forward geometry: dx is the conv input, dy its output.
+  const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad);
+  const { x: dx, y: dy, k, stride, p } = g;
+  const cin = dx.c;
+  const cout = dy.c;
+  const kk = k * k;
+  const kernels: Kernel[] = [];
+  // Kernel A: the gradient at each input pixel's own padded position (register tiled).
+  {
+    const kb = new KernelBuilder();
+    const gw = Math.ceil(dx.w / TILE_P);
+    const groups = dx.h * gw;
+    const P = kb.r("param");
+    const DY = kb.r(dy.arena);
+    const lines: string[] = [];
+    lines.push(`  let g = i32(gid.x);
+  if (g >= ${groups}) { return; }
+  let b = i32(gid.z);
+  let iy = g / ${gw};
+  let ix0 = (g % ${gw}) * ${TILE_P};
+  let ci0 = i32(gid.y) * ${TILE_C};
+  let db = ${dy.offset} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset};`);
+    const validIdx = (t: string, n: number) =>
+      stride === 1
+        ? `${t} >= 0 && ${t} < ${n}`
+        : `${t} >= 0 && ${t} % ${stride} == 0 && ${t} / ${stride} < ${n}`;
+    for (let ky = 0; ky < k; ky++) {
+      lines.push(`  let ty${ky} = iy + ${p - ky};`);
+      lines.push(`  let my${ky} = select(0.0, 1.0, ${validIdx(`ty${ky}`, dy.h)});`);
+      lines.push(`  let oo${ky} = clamp(ty${ky} / ${stride}, 0, ${dy.h - 1}) * ${dy.w};`);
+    }
+    for (let kx = 0; kx < k; kx++) {
+      for (let i = 0; i < TILE_P; i++) {
+        lines.push(`  let tx${kx}_${i} = ix0 + ${i + p - kx};`);
+        lines.push(`  let mx${kx}_${i} = select(0.0, 1.0, ${validIdx(`tx${kx}_${i}`, dy.w)});`);
+        lines.push(`  let ox${kx}_${i} = clamp(tx${kx}_${i} / ${stride}, 0, ${dy.w - 1});`);
+      }
+    }
+    for (let ky = 0; ky < k; ky++) {
+      for (let kx = 0; kx < k; kx++) {
+        for (let i = 0; i < TILE_P; i++) {
+          lines.push(`  let m${ky}_${kx}_${i} = my${ky} * mx${kx}_${i};`);
+        }
+      }
+    }
+    for (let j = 0; j < TILE_C; j++) {
+      lines.push(`  let wj${j} = wb + min(ci0 + ${j}, ${cin - 1}) * ${kk};`);
+      for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = 0.0;`);
+    }
+    lines.push(`  for (var co = 0; co < ${cout}; co++) {
+    let dc = db + co * ${dy.h * dy.w};
+    let wc = co * ${cin * kk};`);
+    for (let ky = 0; ky < k; ky++) {
+      for (let kx = 0; kx < k; kx++) {
+        const tap = ky * k + kx;
+        for (let i = 0; i < TILE_P; i++) {
+          lines.push(
+            `    let v${tap}_${i} = ${DY}[dc + oo${ky} + ox${kx}_${i}] * m${ky}_${kx}_${i};`,
+          );
+        }
+        for (let j = 0; j < TILE_C; j++) {
+          lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
+          for (let i = 0; i < TILE_P; i++) {
+            lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
+          }
+        }
+      }
+    }
+    lines.push("  }");
+    const DX = kb.w(dx.arena);
+    for (let j = 0; j < TILE_C; j++) {
+      for (let i = 0; i < TILE_P; i++) {
+        const dst = `${DX}[${dx.offset} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
+          dx.h * dx.w
+        } + iy * ${dx.w} + ix0 + ${i}]`;
+        lines.push(
+          `  if (ci0 + ${j} < ${cin} && ix0 + ${i} < ${dx.w}) { ${
+            store(dst, `a${j}_${i}`, s.accumulate)
+          } }`,
+        );
+      }
+    }
+    kernels.push(kb.finish(
+      `conv_bwd_data ${cout}→${cin} k${k} s${stride} ${s.pad} ${dx.h}×${dx.w}`,
+      `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${lines.join("\n")}
+}`,
+      [Math.ceil(groups / 64), Math.ceil(cin / TILE_C), plan.batch],
+    ));
+  }
+  // Kernel B: reflection/replicate padding maps border positions onto pixels near the edge;
+  // add the gradient of those extra padded positions (a band of q pixels along each edge).
+  if (s.pad !== "zero" && p > 0) {
+    const kb = new KernelBuilder();
+    const q = p + 1;
+    const H = dx.h;
+    const W = dx.w;
+    const all = H <= 2 * q || W <= 2 * q;
+    const count = all ? H * W : 2 * q * W + (H - 2 * q) * 2 * q;
+    const n = plan.batch * cin * count;
+    const { dispatch, rowStride } = flatDispatch(n);
+    const P = kb.r("param");
+    const DY = kb.r(dy.arena);
+    const DX = kb.w(dx.arena);
+    const padFn = `pad_${s.pad}`;
+    const body = `${flatMain(n, rowStride)}
+  let e = i % ${count};
+  let ci = (i / ${count}) % ${cin};
+  let b = i / ${count * cin};
+  var iy = 0;
+  var ix = 0;
+  if (${all}) {
+    iy = e / ${W};
+    ix = e % ${W};
+  } else if (e < ${2 * q * W}) {
+    let row = e / ${W};
+    iy = select(${H - 2 * q} + row, row, row < ${q});
+    ix = e % ${W};
+  } else {
+    let e2 = e - ${2 * q * W};
+    iy = ${q} + e2 / ${2 * q};
+    let j = e2 % ${2 * q};
+    ix = select(${W - 2 * q} + j, j, j < ${q});
+  }
+  let db = ${dy.offset} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset} + ci * ${kk};
+  var acc = 0.0;
+  for (var rr = 0; rr <= ${2 * p}; rr++) {
+    let r = select(select(${H + p} + rr - ${p + 1}, rr - 1, rr <= ${p}), iy + ${p}, rr == 0);
+    if (rr != 0 && ${padFn}(r - ${p}, ${H}) != iy) { continue; }
+    for (var cc = 0; cc <= ${2 * p}; cc++) {
+      if (rr == 0 && cc == 0) { continue; }
+      let c = select(select(${W + p} + cc - ${p + 1}, cc - 1, cc <= ${p}), ix + ${p}, cc == 0);
+      if (cc != 0 && ${padFn}(c - ${p}, ${W}) != ix) { continue; }
+      for (var ky = 0; ky < ${k}; ky++) {
+        let ty = r - ky;
+        if (ty < 0 || ty % ${stride} != 0 || ty / ${stride} >= ${dy.h}) { continue; }
+        for (var kx = 0; kx < ${k}; kx++) {
+          let tx = c - kx;
+          if (tx < 0 || tx % ${stride} != 0 || tx / ${stride} >= ${dy.w}) { continue; }
+          let o = db + (ty / ${stride}) * ${dy.w} + tx / ${stride};
+          for (var co = 0; co < ${cout}; co++) {
+            acc = fma(${P}[wb + co * ${cin * kk} + ky * ${k} + kx], ${DY}[o + co * ${
+      dy.h * dy.w
+    }], acc);
+          }
+        }
+      }
+    }
+  }
+  let d = ${dx.offset} + b * ${dx.batchStride} + ci * ${H * W} + iy * ${W} + ix;
+  ${DX}[d] = ${DX}[d] + acc;
+}`;
+    kernels.push(kb.finish(`conv_bwd_data border ${s.pad} ${H}×${W}`, body, dispatch, padFns()));
+  }
+  return kernels;
+}
+
+function convBwdWeight(plan: Plan, s: Extract<Step, { kind: "conv_bwd_weight" }>): Kernel[] {
+  const g = convShape("conv_bwd_weight", s.x, s.dy, s.k, s.stride, s.pad);
+  const { x, y: dy, k, stride, p } = g;
+  const cin = x.c;
+  const cout = dy.c;
+  const kk = k * k;
+  const cit = k === 1 ? 4 : 1;
+  const ncog = Math.ceil(cout / TILE_C);
+  const tiles = ncog * Math.ceil(cin / cit);
+  const splits = Math.max(1, Math.min(dy.h, Math.ceil(BWD_WEIGHT_TARGET_INVOCATIONS / tiles)));
+  const rowsPerChunk = Math.ceil(dy.h / splits);
+  const chunks = Math.ceil(dy.h / rowsPerChunk);
+  const nw = cout * cin * kk;
+  const nwb = nw + (s.bias ? cout : 0);
+  const kernels: Kernel[] = [];
+  {
+    const kb = new KernelBuilder();
+    const X = kb.r(x.arena);
+    const DY = kb.r(dy.arena);
+    const S = kb.scratch(plan.batch * chunks * nwb);
+    const n = tiles * chunks;
+    const lines: string[] = [];
+    lines.push(`  let e = i32(gid.x);
+  if (e >= ${n}) { return; }
+  let b = i32(gid.z);
+  let t = e % ${tiles};
+  let chunk = e / ${tiles};
+  let co0 = (t % ${ncog}) * ${TILE_C};
+  let ci0 = (t / ${ncog}) * ${cit};
+  let xb = ${x.offset} + b * ${x.batchStride};
+  let db = ${dy.offset} + b * ${dy.batchStride};
+  let y0 = chunk * ${rowsPerChunk};
+  let y1 = min(y0 + ${rowsPerChunk}, ${dy.h});`);
+    for (let j = 0; j < TILE_C; j++) {
+      lines.push(`  let dj${j} = db + min(co0 + ${j}, ${cout - 1}) * ${dy.h * dy.w};`);
+      lines.push(`  var bs${j}: f32 = 0.0;`);
+      for (let c = 0; c < cit; c++) {
+        for (let t = 0; t < kk; t++) lines.push(`  var a${j}_${c}_${t}: f32 = 0.0;`);
+      }
+    }
+    for (let c = 0; c < cit; c++) {
+      lines.push(`  let xc${c} = xb + min(ci0 + ${c}, ${cin - 1}) * ${x.h * x.w};`);
+    }
+    lines.push(`  for (var oy = y0; oy < y1; oy++) {`);
+    for (let ky = 0; ky < k; ky++) {
+      lines.push(`    let ry${ky} = oy * ${stride} + ${ky - p};`);
+      lines.push(`    let ro${ky} = pad_${s.pad}(ry${ky}, ${x.h}) * ${x.w};`);
+      if (s.pad === "zero") lines.push(`    let my${ky} = inside(ry${ky}, ${x.h});`);
+    }
+    lines.push(`    let drow = oy * ${dy.w};
+    for (var ox = 0; ox < ${dy.w}; ox++) {`);
+    for (let kx = 0; kx < k; kx++) {
+      lines.push(`      let rx${kx} = ox * ${stride} + ${kx - p};`);
+      lines.push(`      let cx${kx} = pad_${s.pad}(rx${kx}, ${x.w});`);
+      if (s.pad === "zero") lines.push(`      let mx${kx} = inside(rx${kx}, ${x.w});`);
+    }
+    for (let j = 0; j < TILE_C; j++) {
+      lines.push(`      let d${j} = ${DY}[dj${j} + drow + ox];`);
+      lines.push(`      bs${j} = bs${j} + d${j};`);
+    }
+    for (let c = 0; c < cit; c++) {
+      for (let ky = 0; ky < k; ky++) {
+        for (let kx = 0; kx < k; kx++) {
+          const t = ky * k + kx;
+          const mask = s.pad === "zero" ? ` * (my${ky} * mx${kx})` : "";
+          lines.push(`      let v${c}_${t} = ${X}[xc${c} + ro${ky} + cx${kx}]${mask};`);
+          for (let j = 0; j < TILE_C; j++) {
+            lines.push(`      a${j}_${c}_${t} = fma(d${j}, v${c}_${t}, a${j}_${c}_${t});`);
+          }
+        }
+      }
+    }
+    lines.push("    }\n  }");
+    lines.push(`  let sb = (b * ${chunks} + chunk) * ${nwb};`);
+    for (let j = 0; j < TILE_C; j++) {
+      for (let c = 0; c < cit; c++) {
+        const stores = Array.from(
+          { length: kk },
+          (_, t) =>
+            `${S}[sb + ((co0 + ${j}) * ${cin} + ci0 + ${c}) * ${kk} + ${t}] = a${j}_${c}_${t};`,
+        ).join(" ");
+        lines.push(`  if (co0 + ${j} < ${cout} && ci0 + ${c} < ${cin}) { ${stores} }`);
+      }
+      if (s.bias) {
+        lines.push(
+          `  if (ci0 == 0 && co0 + ${j} < ${cout}) { ${S}[sb + ${nw} + co0 + ${j}] = bs${j}; }`,
+        );
+      }
+    }
+    kernels.push(kb.finish(
+      `conv_bwd_weight partial ${cin}→${cout} k${k} s${stride} ${s.pad} ${x.h}×${x.w} (${chunks} chunks)`,
+      `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${lines.join("\n")}
+}`,
+      [Math.ceil(n / 64), 1, plan.batch],
+      padFns(),
+    ));
+  }
+  {
+    const kb = new KernelBuilder();
+    const S = kb.r("scratch");
+    const G = kb.w("grad");
+    const biasLine = s.bias
+      ? `  else { ${G}[b * ${plan.paramsPerFit} + ${s.bias.offset} + r - ${nw}] = acc; }`
+      : "";
+    kernels.push(flatOver(
+      kb,
+      `conv_bwd_weight reduce ${nwb}×${chunks}`,
+      plan.batch,
+      nwb,
+      `  var acc = 0.0;
+  for (var c = 0; c < ${chunks}; c++) { acc = acc + ${S}[(b * ${chunks} + c) * ${nwb} + r]; }
+  if (r < ${nw}) { ${G}[b * ${plan.paramsPerFit} + ${s.weight.offset} + r] = acc; }
+${biasLine}`,
+    ));
+  }
+  return kernels;
+}
+
+// ---- normalisation and pointwise ----------------------------------------------------------
+
+function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
+  checkSameShape("bn_act", s.x, s.y);
+  const hw = s.x.h * s.x.w;
+  const pp = plan.paramsPerFit;
+  const stats = (k: KernelBuilder, write: boolean) => (write ? k.w("stats") : k.r("stats"));
+  const k1 = new KernelBuilder();
+  const st1 = stats(k1, true);
+  const X1 = k1.r(s.x.arena);
+  const reduce = perGroup(
+    k1,
+    `bn stats ${s.x.c}×${hw}`,
+    s.x.c,
+    plan.batch,
+    `  let base = ${s.x.offset} + b * ${s.x.batchStride} + c * ${hw};
+  var sum = 0.0;
+  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { sum = sum + ${X1}[base + i]; }
+  let mean = wg_sum(sum, lid) / ${f32Lit(hw)};
+  var sq = 0.0;
+  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { let d = ${X1}[base + i] - mean; sq = fma(d, d, sq); }
+  let variance = wg_sum(sq, lid) / ${f32Lit(hw)};
+  if (lid == 0u) {
+    let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+    ${st1}[so] = mean;
+    ${st1}[so + ${s.stats.channels}] = inverseSqrt(variance + 1e-5); // PyTorch BatchNorm2d eps
+  }`,
+    "",
+  );
+  const k2 = new KernelBuilder();
+  const st2 = stats(k2, false);
+  const P = k2.r("param");
+  const apply = flatOver(
+    k2,
+    `bn apply ${s.act}`,
+    plan.batch,
+    size(s.x),
+    `  let c = r / ${hw};
+  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+  let xhat = (${at(k2, s.x, "b", "r")} - ${st2}[so]) * ${st2}[so + ${s.stats.channels}];
+  let z = fma(${P}[b * ${pp} + ${s.gamma.offset} + c], xhat, ${P}[b * ${pp} + ${s.beta.offset} + c]);
+  ${at(k2, s.y, "b", "r", true)} = act_${s.act}(z);`,
+    activationFns(s.act),
+  );
+  return [reduce, apply];
+}
+
+function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[] {
+  checkSameShape("bn_act_bwd", s.x, s.dy);
+  checkSameShape("bn_act_bwd", s.x, s.dx);
+  const hw = s.x.h * s.x.w;
+  const pp = plan.paramsPerFit;
+  const k1 = new KernelBuilder();
+  const st1 = k1.r("stats");
+  const P1 = k1.r("param");
+  const G1 = k1.w("grad");
+  const X = k1.r(s.x.arena);
+  const DY = k1.r(s.dy.arena);
+  const reduce = perGroup(
+    k1,
+    `bn_bwd sums ${s.x.c}×${hw}`,
+    s.x.c,
+    plan.batch,
+    `  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+  let mean = ${st1}[so];
+  let istd = ${st1}[so + ${s.stats.channels}];
+  let gamma = ${P1}[b * ${pp} + ${s.gamma.offset} + c];
+  let beta = ${P1}[b * ${pp} + ${s.beta.offset} + c];
+  let xb = ${s.x.offset} + b * ${s.x.batchStride} + c * ${hw};
+  let db = ${s.dy.offset} + b * ${s.dy.batchStride} + c * ${hw};
+  var sdz = 0.0;
+  var sdzx = 0.0;
+  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) {
+    let xhat = (${X}[xb + i] - mean) * istd;
+    let dz = ${DY}[db + i] * actd_${s.act}(fma(gamma, xhat, beta));
+    sdz = sdz + dz;
+    sdzx = fma(dz, xhat, sdzx);
+  }
+  let dbeta = wg_sum(sdz, lid);
+  let dgamma = wg_sum(sdzx, lid);
+  if (lid == 0u) {
+    ${G1}[b * ${pp} + ${s.beta.offset} + c] = dbeta;
+    ${G1}[b * ${pp} + ${s.gamma.offset} + c] = dgamma;
+  }`,
+    activationFns(s.act),
+  );
+  const k2 = new KernelBuilder();
+  const st2 = k2.r("stats");
+  const P2 = k2.r("param");
+  const G2 = k2.r("grad");
+  const apply = flatOver(
+    k2,
+    `bn_bwd apply ${s.act}`,
+    plan.batch,
+    size(s.x),
+    `  let c = r / ${hw};
+  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+  let istd = ${st2}[so + ${s.stats.channels}];
+  let xhat = (${at(k2, s.x, "b", "r")} - ${st2}[so]) * istd;
+  let gamma = ${P2}[b * ${pp} + ${s.gamma.offset} + c];
+  let dz = ${
+      at(k2, s.dy, "b", "r")
+    } * actd_${s.act}(fma(gamma, xhat, ${P2}[b * ${pp} + ${s.beta.offset} + c]));
+  let dbeta = ${G2}[b * ${pp} + ${s.beta.offset} + c];
+  let dgamma = ${G2}[b * ${pp} + ${s.gamma.offset} + c];
+  let v = gamma * istd * (dz - (dbeta + xhat * dgamma) / ${f32Lit(hw)});
+  ${store(at(k2, s.dx, "b", "r", true), "v", s.accumulate)}`,
+    activationFns(s.act),
+  );
+  return [reduce, apply];
+}
+
+function pointwiseAct(plan: Plan, s: Extract<Step, { kind: "act" }>): Kernel {
+  checkSameShape("act", s.x, s.y);
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    `act ${s.act}`,
+    plan.batch,
+    size(s.x),
+    `  ${at(k, s.y, "b", "r", true)} = act_${s.act}(${at(k, s.x, "b", "r")});`,
+    activationFns(s.act),
+  );
+}
+
+function pointwiseActBwd(plan: Plan, s: Extract<Step, { kind: "act_bwd" }>): Kernel {
+  checkSameShape("act_bwd", s.x, s.dx);
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    `act_bwd ${s.act}`,
+    plan.batch,
+    size(s.x),
+    `  let v = ${at(k, s.dy, "b", "r")} * actd_${s.act}(${at(k, s.x, "b", "r")});
+  ${store(at(k, s.dx, "b", "r", true), "v", s.accumulate)}`,
+    activationFns(s.act),
+  );
+}
+
+// ---- resampling -----------------------------------------------------------------------------
+
+function pool(plan: Plan, s: Extract<Step, { kind: "pool" }>): Kernel {
+  const { x, y } = s;
+  if (y.h !== x.h >> 1 || y.w !== x.w >> 1 || y.c !== x.c) {
+    throw new Error(
+      `engine/webgpu pool: expected output ${x.c}×${x.h >> 1}×${
+        x.w >> 1
+      } but received ${y.c}×${y.h}×${y.w}`,
+    );
+  }
+  const k = new KernelBuilder();
+  const combine = s.mode === "avg"
+    ? "0.25 * ((v00 + v01) + (v10 + v11))"
+    : "max(max(v00, v01), max(v10, v11))";
+  return flatOver(
+    k,
+    `pool ${s.mode}`,
+    plan.batch,
+    size(y),
+    `  let c = r / ${y.h * y.w};
+  let oy = (r / ${y.w}) % ${y.h};
+  let ox = r % ${y.w};
+  let q = c * ${x.h * x.w} + 2 * oy * ${x.w} + 2 * ox;
+  let v00 = ${at(k, x, "b", "q")};
+  let v01 = ${at(k, x, "b", "q + 1")};
+  let v10 = ${at(k, x, "b", `q + ${x.w}`)};
+  let v11 = ${at(k, x, "b", `q + ${x.w + 1}`)};
+  ${at(k, y, "b", "r", true)} = ${combine};`,
+  );
+}
+
+function poolBwd(plan: Plan, s: Extract<Step, { kind: "pool_bwd" }>): Kernel {
+  const { x, dy, dx } = s;
+  checkSameShape("pool_bwd", x, dx);
+  const k = new KernelBuilder();
+  const value = s.mode === "avg"
+    ? `0.25 * ${at(k, dy, "b", "o")}`
+    : `select(0.0, ${at(k, dy, "b", "o")}, arg == mine)`;
+  const maxLines = s.mode === "max"
+    ? `    let q = c * ${x.h * x.w} + 2 * oy * ${x.w} + 2 * ox;
+    let v00 = ${at(k, x, "b", "q")};
+    let v01 = ${at(k, x, "b", "q + 1")};
+    let v10 = ${at(k, x, "b", `q + ${x.w}`)};
+    let v11 = ${at(k, x, "b", `q + ${x.w + 1}`)};
+    var best = v00;
+    var arg = 0;
+    if (v01 > best) { best = v01; arg = 1; }
+    if (v10 > best) { best = v10; arg = 2; }
+    if (v11 > best) { best = v11; arg = 3; }
+    let mine = (iy % 2) * 2 + ix % 2;`
+    : "";
+  return flatOver(
+    k,
+    `pool_bwd ${s.mode}`,
+    plan.batch,
+    size(dx),
+    `  let c = r / ${x.h * x.w};
+  let iy = (r / ${x.w}) % ${x.h};
+  let ix = r % ${x.w};
+  let oy = iy / 2;
+  let ox = ix / 2;
+  var v = 0.0;
+  if (oy < ${dy.h} && ox < ${dy.w}) {
+    let o = c * ${dy.h * dy.w} + oy * ${dy.w} + ox;
+${maxLines}
+    v = ${value};
+  }
+  ${store(at(k, dx, "b", "r", true), "v", s.accumulate)}`,
+  );
+}
+
+/** WGSL: source row/col of output o for bilinear ×2, align_corners=False (PyTorch). */
+function bilinearFns(): string {
+  return `fn src_lo(o: i32) -> i32 { return i32(floor(max(0.0, (f32(o) + 0.5) * 0.5 - 0.5))); }
+fn src_lambda(o: i32) -> f32 { let s = max(0.0, (f32(o) + 0.5) * 0.5 - 0.5); return s - floor(s); }`;
+}
+
+function upsample(plan: Plan, s: Extract<Step, { kind: "upsample" }>): Kernel {
+  const { x, y } = s;
+  if (y.h !== 2 * x.h || y.w !== 2 * x.w || y.c !== x.c) {
+    throw new Error(
+      `engine/webgpu upsample: expected output ${x.c}×${2 * x.h}×${
+        2 * x.w
+      } but received ${y.c}×${y.h}×${y.w}`,
+    );
+  }
+  const k = new KernelBuilder();
+  const head = `  let c = r / ${y.h * y.w};
+  let oy = (r / ${y.w}) % ${y.h};
+  let ox = r % ${y.w};
+  let xc = c * ${x.h * x.w};`;
+  const body = s.mode === "nearest"
+    ? `${head}
+  ${at(k, y, "b", "r", true)} = ${at(k, x, "b", `xc + (oy / 2) * ${x.w} + ox / 2`)};`
+    : `${head}
+  let y0 = src_lo(oy);
+  let y1 = min(y0 + 1, ${x.h - 1});
+  let ly = src_lambda(oy);
+  let x0 = src_lo(ox);
+  let x1 = min(x0 + 1, ${x.w - 1});
+  let lx = src_lambda(ox);
+  let top = (1.0 - lx) * ${at(k, x, "b", `xc + y0 * ${x.w} + x0`)} + lx * ${
+      at(k, x, "b", `xc + y0 * ${x.w} + x1`)
+    };
+  let bot = (1.0 - lx) * ${at(k, x, "b", `xc + y1 * ${x.w} + x0`)} + lx * ${
+      at(k, x, "b", `xc + y1 * ${x.w} + x1`)
+    };
+  ${at(k, y, "b", "r", true)} = (1.0 - ly) * top + ly * bot;`;
+  return flatOver(
+    k,
+    `upsample ${s.mode}`,
+    plan.batch,
+    size(y),
+    body,
+    s.mode === "bilinear" ? bilinearFns() : "",
+  );
+}
+
+function upsampleBwd(plan: Plan, s: Extract<Step, { kind: "upsample_bwd" }>): Kernel {
+  const { dy, dx } = s;
+  if (dy.h !== 2 * dx.h || dy.w !== 2 * dx.w || dy.c !== dx.c) {
+    throw new Error(
+      `engine/webgpu upsample_bwd: expected dy ${dx.c}×${2 * dx.h}×${
+        2 * dx.w
+      } but received ${dy.c}×${dy.h}×${dy.w}`,
+    );
+  }
+  const k = new KernelBuilder();
+  const head = `  let c = r / ${dx.h * dx.w};
+  let iy = (r / ${dx.w}) % ${dx.h};
+  let ix = r % ${dx.w};
+  let dc = c * ${dy.h * dy.w};`;
+  const body = s.mode === "nearest"
+    ? `${head}
+  let o = dc + 2 * iy * ${dy.w} + 2 * ix;
+  let v = (${at(k, dy, "b", "o")} + ${at(k, dy, "b", "o + 1")}) + (${
+      at(k, dy, "b", `o + ${dy.w}`)
+    } + ${at(k, dy, "b", `o + ${dy.w + 1}`)});
+  ${store(at(k, dx, "b", "r", true), "v", s.accumulate)}`
+    : `${head}
+  var v = 0.0;
+  for (var oy = max(0, 2 * iy - 2); oy <= min(${dy.h - 1}, 2 * iy + 2); oy++) {
+    let y0 = src_lo(oy);
+    let ly = src_lambda(oy);
+    let wy = select(0.0, 1.0 - ly, y0 == iy) + select(0.0, ly, min(y0 + 1, ${dx.h - 1}) == iy);
+    if (wy == 0.0) { continue; }
+    for (var ox = max(0, 2 * ix - 2); ox <= min(${dy.w - 1}, 2 * ix + 2); ox++) {
+      let x0 = src_lo(ox);
+      let lx = src_lambda(ox);
+      let wx = select(0.0, 1.0 - lx, x0 == ix) + select(0.0, lx, min(x0 + 1, ${dx.w - 1}) == ix);
+      v = fma(wy * wx, ${at(k, dy, "b", `dc + oy * ${dy.w} + ox`)}, v);
+    }
+  }
+  ${store(at(k, dx, "b", "r", true), "v", s.accumulate)}`;
+  return flatOver(
+    k,
+    `upsample_bwd ${s.mode}`,
+    plan.batch,
+    size(dx),
+    body,
+    s.mode === "bilinear" ? bilinearFns() : "",
+  );
+}
+
+function cropCopy(plan: Plan, s: Extract<Step, { kind: "crop_copy" }>): Kernel {
+  const { x, y } = s;
+  const dy0 = Math.floor((x.h - y.h) / 2);
+  const dx0 = Math.floor((x.w - y.w) / 2);
+  if (dy0 < 0 || dx0 < 0 || x.c !== y.c) {
+    throw new Error(
+      `engine/webgpu crop_copy: expected output within ${x.c}×${x.h}×${x.w} but received ${y.c}×${y.h}×${y.w}`,
+    );
+  }
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    "crop_copy",
+    plan.batch,
+    size(y),
+    `  let c = r / ${y.h * y.w};
+  let oy = (r / ${y.w}) % ${y.h};
+  let ox = r % ${y.w};
+  ${at(k, y, "b", "r", true)} = ${
+      at(k, x, "b", `c * ${x.h * x.w} + (oy + ${dy0}) * ${x.w} + ox + ${dx0}`)
+    };`,
+  );
+}
+
+function cropCopyBwd(plan: Plan, s: Extract<Step, { kind: "crop_copy_bwd" }>): Kernel {
+  const { dy, dx } = s;
+  const dy0 = Math.floor((dx.h - dy.h) / 2);
+  const dx0 = Math.floor((dx.w - dy.w) / 2);
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    "crop_copy_bwd",
+    plan.batch,
+    size(dx),
+    `  let c = r / ${dx.h * dx.w};
+  let iy = (r / ${dx.w}) % ${dx.h} - ${dy0};
+  let ix = r % ${dx.w} - ${dx0};
+  var v = 0.0;
+  if (iy >= 0 && iy < ${dy.h} && ix >= 0 && ix < ${dy.w}) {
+    v = ${at(k, dy, "b", `c * ${dy.h * dy.w} + iy * ${dy.w} + ix`)};
+  }
+  ${store(at(k, dx, "b", "r", true), "v", s.accumulate)}`,
+  );
+}
+
+function tapsFns(taps: readonly number[]): string {
+  return `var<private> TAPS: array<f32, ${taps.length}> = array<f32, ${taps.length}>(${
+    taps.map(f32Lit).join(", ")
+  });
+fn tap(i: i32) -> f32 { return select(0.0, TAPS[clamp(i, 0, ${
+    taps.length - 1
+  })], i >= 0 && i < ${taps.length}); }`;
+}
+
+function resampleDown(plan: Plan, s: Extract<Step, { kind: "resample_down" }>): Kernel {
+  const { x, y, factor: f, taps, pad } = s;
+  const t = taps.length;
+  const oh = Math.floor((x.h + 2 * pad - t) / f) + 1;
+  const ow = Math.floor((x.w + 2 * pad - t) / f) + 1;
+  if (oh !== y.h || ow !== y.w) {
+    throw new Error(
+      `engine/webgpu resample_down: expected output ${oh}×${ow} but received ${y.h}×${y.w}`,
+    );
+  }
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    `resample_down ×1/${f}`,
+    plan.batch,
+    size(y),
+    `  let c = r / ${y.h * y.w};
+  let oy = (r / ${y.w}) % ${y.h};
+  let ox = r % ${y.w};
+  let xc = c * ${x.h * x.w};
+  var v = 0.0;
+  for (var i = 0; i < ${t}; i++) {
+    let row = xc + clamp(oy * ${f} + i - ${pad}, 0, ${x.h - 1}) * ${x.w};
+    var rowSum = 0.0;
+    for (var j = 0; j < ${t}; j++) {
+      rowSum = fma(TAPS[j], ${
+      at(k, x, "b", `row + clamp(ox * ${f} + j - ${pad}, 0, ${x.w - 1})`)
+    }, rowSum);
+    }
+    v = fma(TAPS[i], rowSum, v);
+  }
+  ${at(k, y, "b", "r", true)} = v;`,
+    tapsFns(taps),
+  );
+}
+
+function resampleDownBwd(plan: Plan, s: Extract<Step, { kind: "resample_down_bwd" }>): Kernel {
+  const { dy, dx, factor: f, taps, pad } = s;
+  const t = taps.length;
+  const k = new KernelBuilder();
+  // Input pixel iy receives padded rows [rlo, rhi] (replicate padding folds the borders).
+  return flatOver(
+    k,
+    `resample_down_bwd ×1/${f}`,
+    plan.batch,
+    size(dx),
+    `  let c = r / ${dx.h * dx.w};
+  let iy = (r / ${dx.w}) % ${dx.h};
+  let ix = r % ${dx.w};
+  let rlo = select(iy + ${pad}, 0, iy == 0);
+  let rhi = select(iy + ${pad}, ${dx.h - 1 + 2 * pad}, iy == ${dx.h - 1});
+  let clo = select(ix + ${pad}, 0, ix == 0);
+  let chi = select(ix + ${pad}, ${dx.w - 1 + 2 * pad}, ix == ${dx.w - 1});
+  let dc = c * ${dy.h * dy.w};
+  var v = 0.0;
+  for (var oy = max(0, (rlo - ${t - 1} + ${f - 1}) / ${f}); oy <= min(${
+      dy.h - 1
+    }, rhi / ${f}); oy++) {
+    var wy = 0.0;
+    for (var rr = rlo; rr <= rhi; rr++) { wy = wy + tap(rr - oy * ${f}); }
+    for (var ox = max(0, (clo - ${t - 1} + ${f - 1}) / ${f}); ox <= min(${
+      dy.w - 1
+    }, chi / ${f}); ox++) {
+      var wx = 0.0;
+      for (var cc = clo; cc <= chi; cc++) { wx = wx + tap(cc - ox * ${f}); }
+      v = fma(wy * wx, ${at(k, dy, "b", `dc + oy * ${dy.w} + ox`)}, v);
+    }
+  }
+  ${store(at(k, dx, "b", "r", true), "v", s.accumulate)}`,
+    tapsFns(taps),
+  );
+}
+
+// ---- step level -----------------------------------------------------------------------------
+
+function inputNoise(plan: Plan, s: Extract<Step, { kind: "input_noise" }>): Kernel {
+  checkSameShape("input_noise", s.z0, s.z);
+  const k = new KernelBuilder();
+  if (s.std === 0) {
+    return flatOver(
+      k,
+      "input copy",
+      plan.batch,
+      size(s.z),
+      `  ${at(k, s.z, "b", "r", true)} = ${at(k, s.z0, "b", "r")};`,
+    );
+  }
+  const C = k.r("ctrl");
+  return flatOver(
+    k,
+    "input_noise",
+    plan.batch,
+    size(s.z),
+    `  let n = gaussian_at(${C}[${CTRL_SEEDS} + b], ${C}[0], u32(r));
+  ${at(k, s.z, "b", "r", true)} = fma(${f32Lit(s.std)}, n, ${at(k, s.z0, "b", "r")});`,
+    rngFns(),
+  );
+}
+
+function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
+  checkSameShape("mse_loss", s.pred, s.target);
+  checkSameShape("mse_loss", s.pred, s.dpred);
+  const n = size(s.pred);
+  const hw = s.pred.h * s.pred.w;
+  const maskExpr = (
+    k: KernelBuilder,
+    idx: string,
+  ) => (s.mask ? at(k, s.mask, "b", `${idx} % ${hw}`) : "1.0");
+  const k1 = new KernelBuilder();
+  const grad = flatOver(
+    k1,
+    "mse_loss grad",
+    plan.batch,
+    n,
+    `  let m = ${maskExpr(k1, "r")};
+  let d = ${at(k1, s.pred, "b", "r")} - ${at(k1, s.target, "b", "r")};
+  ${at(k1, s.dpred, "b", "r", true)} = ${f32Lit(2 / n)} * m * m * d;`,
+  );
+  const k2 = new KernelBuilder();
+  const SC = k2.w("scalars");
+  const loss = perGroup(
+    k2,
+    "mse_loss value",
+    1,
+    plan.batch,
+    `  var acc = 0.0;
+  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+    let d = ${maskExpr(k2, "r")} * (${at(k2, s.pred, "b", "r")} - ${at(k2, s.target, "b", "r")});
+    acc = fma(d, d, acc);
+  }
+  let total = wg_sum(acc, lid);
+  if (lid == 0u && c == 0) { ${SC}[${s.lossOffset} + b] = total / ${f32Lit(n)}; }`,
+    "",
+  );
+  return [loss, grad];
+}
+
+function adam(s: Extract<Step, { kind: "adam" }>): Kernel {
+  const k = new KernelBuilder();
+  const C = k.r("ctrl");
+  const P = k.w("param");
+  const G = k.r("grad");
+  const M = k.w("adamM");
+  const V = k.w("adamV");
+  const { dispatch, rowStride } = flatDispatch(s.size);
+  return k.finish(
+    "adam",
+    `${flatMain(s.size, rowStride)}
+  let t = f32(${C}[0] + 1u);
+  let bc1 = 1.0 - pow(${f32Lit(s.beta1)}, t);
+  let bc2 = 1.0 - pow(${f32Lit(s.beta2)}, t);
+  let g = ${G}[i];
+  let m = fma(${f32Lit(s.beta1)}, ${M}[i], ${f32Lit(1 - s.beta1)} * g);
+  let v = fma(${f32Lit(s.beta2)}, ${V}[i], ${f32Lit(1 - s.beta2)} * g * g);
+  ${M}[i] = m;
+  ${V}[i] = v;
+  ${P}[i] = ${P}[i] - (${f32Lit(s.lr)} / bc1) * m / (sqrt(v) / sqrt(bc2) + ${f32Lit(s.eps)});
+}`,
+    dispatch,
+  );
+}
+
+function ema(plan: Plan, s: Extract<Step, { kind: "ema" }>): Kernel {
+  checkSameShape("ema", s.x, s.ema);
+  const k = new KernelBuilder();
+  const C = k.r("ctrl");
+  return flatOver(
+    k,
+    "ema",
+    plan.batch,
+    size(s.x),
+    `  let x = ${at(k, s.x, "b", "r")};
+  let e = ${at(k, s.ema, "b", "r", true)};
+  ${at(k, s.ema, "b", "r", true)} = select(fma(${f32Lit(s.decay)}, e, ${
+      f32Lit(1 - s.decay)
+    } * x), x, ${C}[0] == 0u);`,
+  );
+}
+
+function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
+  checkSameShape("psnr", s.a, s.b);
+  const n = size(s.a);
+  const k = new KernelBuilder();
+  const SC = k.w("scalars");
+  return perGroup(
+    k,
+    "psnr",
+    1,
+    plan.batch,
+    `  var acc = 0.0;
+  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+    let d = ${at(k, s.a, "b", "r")} - ${at(k, s.b, "b", "r")};
+    acc = fma(d, d, acc);
+  }
+  let total = wg_sum(acc, lid);
+  if (lid == 0u && c == 0) { ${SC}[${s.offset} + b] = -10.0 * log(total / ${
+      f32Lit(n)
+    }) / log(10.0); }`,
+    "",
+  );
+}
+
+/**
+ * ES-WMV: push x into ring slot (step mod window), the windowed variance per fit, then the
+ * running minimum, its step and the best output. Slot j of fit b starts at
+ * ring.offset + j·C·H·W + b·ring.batchStride (as engine/reference.ts lays the ring out).
+ */
+function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
+  checkSameShape("wmv", s.x, s.best);
+  const n = size(s.x);
+  const win = s.window;
+  const slot = (j: string, b: string) =>
+    `${s.ring.offset} + ${j} * ${n} + ${b} * ${s.ring.batchStride}`;
+  const k1 = new KernelBuilder();
+  const C1 = k1.r("ctrl");
+  const R = k1.w(s.ring.arena);
+  const SC1 = k1.w("scalars");
+  const variance = perGroup(
+    k1,
+    "wmv variance",
+    1,
+    plan.batch,
+    `  let step = ${C1}[0];
+  let cur = i32(step % ${win}u);
+  let filled = step >= ${win - 1}u;
+  var acc = 0.0;
+  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+    let x = ${at(k1, s.x, "b", "r")};
+    ${R}[${slot("cur", "b")} + r] = x;
+    var mean = 0.0;
+    for (var j = 0; j < ${win}; j++) { mean = mean + select(${R}[${
+      slot("j", "b")
+    } + r], x, j == cur); }
+    mean = mean / ${f32Lit(win)};
+    var sq = 0.0;
+    for (var j = 0; j < ${win}; j++) {
+      let d = select(${R}[${slot("j", "b")} + r], x, j == cur) - mean;
+      sq = fma(d, d, sq);
+    }
+    acc = acc + sq;
+  }
+  let total = wg_sum(acc, lid);
+  if (lid == 0u && c == 0 && filled) { ${SC1}[${s.varOffset} + b] = total / ${f32Lit(win * n)}; }`,
+    "",
+  );
+  const k2 = new KernelBuilder();
+  const C2 = k2.r("ctrl");
+  const SC2 = k2.r("scalars");
+  const best = flatOver(
+    k2,
+    "wmv best",
+    plan.batch,
+    n,
+    `  if (${C2}[0] >= ${win - 1}u && ${SC2}[${s.varOffset} + b] < ${SC2}[${s.minOffset} + b]) {
+    ${at(k2, s.best, "b", "r", true)} = ${at(k2, s.x, "b", "r")};
+  }`,
+  );
+  const k3 = new KernelBuilder();
+  const C3 = k3.r("ctrl");
+  const SC3 = k3.w("scalars");
+  const argmin = flatOver(
+    k3,
+    "wmv min",
+    plan.batch,
+    1,
+    `  let v = ${SC3}[${s.varOffset} + b];
+  if (${C3}[0] >= ${win - 1}u && v < ${SC3}[${s.minOffset} + b]) {
+    ${SC3}[${s.minOffset} + b] = v;
+    ${SC3}[${s.argminOffset} + b] = f32(${C3}[0]);
+  }`,
+  );
+  return [variance, best, argmin];
+}
+
+function add(plan: Plan, s: Extract<Step, { kind: "add" }>): Kernel {
+  checkSameShape("add", s.a, s.y);
+  checkSameShape("add", s.b, s.y);
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    "add",
+    plan.batch,
+    size(s.y),
+    `  ${at(k, s.y, "b", "r", true)} = ${at(k, s.a, "b", "r")} + ${at(k, s.b, "b", "r")};`,
+  );
+}
+
+function copyGrad(plan: Plan, s: Extract<Step, { kind: "copy_grad" }>): Kernel {
+  checkSameShape("copy_grad", s.dy, s.dx);
+  const k = new KernelBuilder();
+  return flatOver(
+    k,
+    "copy_grad",
+    plan.batch,
+    size(s.dx),
+    `  ${store(at(k, s.dx, "b", "r", true), at(k, s.dy, "b", "r"), s.accumulate)}`,
+  );
+}
+
+/** The kernel that advances the device-side step counter (last in every training step). */
+export function stepCounterKernel(): Kernel {
+  const k = new KernelBuilder();
+  const C = k.w("ctrl");
+  return k.finish(
+    "step counter",
+    `@compute @workgroup_size(1)
+fn main() { ${C}[0] = ${C}[0] + 1u; }`,
+    [1, 1, 1],
+  );
+}
+
+/** The kernels that execute one plan step, in order. */
+export function kernelsForStep(plan: Plan, step: Step): Kernel[] {
+  switch (step.kind) {
+    case "conv":
+      return [convForward(plan, step)];
+    case "bn_act":
+      return bnAct(plan, step);
+    case "act":
+      return [pointwiseAct(plan, step)];
+    case "pool":
+      return [pool(plan, step)];
+    case "upsample":
+      return [upsample(plan, step)];
+    case "crop_copy":
+      return [cropCopy(plan, step)];
+    case "add":
+      return [add(plan, step)];
+    case "resample_down":
+      return [resampleDown(plan, step)];
+    case "conv_bwd_data":
+      return convBwdData(plan, step);
+    case "conv_bwd_weight":
+      return convBwdWeight(plan, step);
+    case "bn_act_bwd":
+      return bnActBwd(plan, step);
+    case "act_bwd":
+      return [pointwiseActBwd(plan, step)];
+    case "pool_bwd":
+      return [poolBwd(plan, step)];
+    case "upsample_bwd":
+      return [upsampleBwd(plan, step)];
+    case "crop_copy_bwd":
+      return [cropCopyBwd(plan, step)];
+    case "copy_grad":
+      return [copyGrad(plan, step)];
+    case "resample_down_bwd":
+      return [resampleDownBwd(plan, step)];
+    case "input_noise":
+      return [inputNoise(plan, step)];
+    case "mse_loss":
+      return mseLoss(plan, step);
+    case "adam":
+      return [adam(step)];
+    case "ema":
+      return [ema(plan, step)];
+    case "psnr":
+      return [psnr(plan, step)];
+    case "wmv":
+      return wmv(plan, step);
+  }
+}
+
+/** Activation names, for callers that enumerate kernels. */
+export type { Activation };

@@ -1,0 +1,443 @@
+/**
+ * The WebGPU backend: a compiled {@link Plan} as WGSL kernels specialised per step, one
+ * storage buffer per arena, one command buffer per `run(count)`. The step counter lives on the
+ * device (advanced by a one-invocation kernel at the end of each step), so Adam's bias
+ * correction, the EMA and the input noise need nothing from the CPU between steps; the only
+ * readbacks are `readScalars()`/`read()`, which copy into a staging buffer in a submission of
+ * their own and map it without waiting on the rest of the queue.
+ *
+ * @example
+ * ```ts ignore
+ * import { compilePlan } from "../compile.ts";
+ * import { createWebGpuTrainer } from "./mod.ts";
+ * const trainer = await createWebGpuTrainer(compilePlan(net, options));
+ * await trainer.reset([1]);
+ * trainer.upload("z0", z0);
+ * trainer.upload("target", x0);
+ * trainer.run(100);
+ * console.log((await trainer.readScalars()).loss);
+ * ```
+ *
+ * @module
+ */
+import type { StepScalars, Trainer } from "../backend.ts";
+import { initParams } from "../init.ts";
+import type { Arena, Plan, Step, View } from "../plan.ts";
+import { kernelsForStep, stepCounterKernel } from "./kernels.ts";
+import { type BufferName, CTRL_SEEDS, type Kernel } from "./wgsl.ts";
+
+/** Options of {@link createWebGpuTrainer}. */
+export interface WebGpuTrainerOptions {
+  /** The adapter to use (default: `navigator.gpu.requestAdapter()`). */
+  readonly adapter?: GPUAdapter;
+  /** A device to use instead of requesting one (its limits must fit the plan). */
+  readonly device?: GPUDevice;
+}
+
+/** A {@link Trainer} on WebGPU, with what its compilation cost. */
+export interface WebGpuTrainer extends Trainer {
+  /** The device the plan runs on. */
+  readonly device: GPUDevice;
+  /** Seconds spent creating all compute pipelines (in parallel). */
+  readonly compileSeconds: number;
+  /** Distinct pipelines (kernels with identical WGSL share one). */
+  readonly pipelineCount: number;
+  /** Dispatches per training step. */
+  readonly dispatchesPerStep: number;
+}
+
+interface Launch {
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly dispatch: readonly [number, number, number];
+}
+
+const ARENAS: readonly Arena[] = [
+  "param",
+  "grad",
+  "adamM",
+  "adamV",
+  "act",
+  "dact",
+  "stats",
+  "io",
+  "scalars",
+];
+
+/** Describes an adapter as `description` or `vendor architecture`. */
+function describeAdapter(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  const text = info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+  return text || "unknown WebGPU adapter";
+}
+
+async function checkedDevice(adapter: GPUAdapter, bindingBytes: number): Promise<GPUDevice> {
+  const limits = adapter.limits;
+  if (bindingBytes > limits.maxStorageBufferBindingSize || bindingBytes > limits.maxBufferSize) {
+    throw new Error(
+      `engine/webgpu: expected the largest buffer (${bindingBytes} bytes) to fit the adapter's limits but it allows ${
+        Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+      } bytes (use a smaller size or batch, or the cpu engine)`,
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  if (bindingBytes > 134217728) {
+    requiredLimits.maxStorageBufferBindingSize = limits.maxStorageBufferBindingSize;
+  }
+  if (bindingBytes > 268435456) requiredLimits.maxBufferSize = limits.maxBufferSize;
+  return await adapter.requestDevice({ requiredLimits });
+}
+
+/**
+ * Compiles `plan` for WebGPU: generates every kernel, creates all pipelines in parallel and
+ * allocates the arenas. The trainer starts with zeroed arenas; call `reset(seeds)` first.
+ */
+export async function createWebGpuTrainer(
+  plan: Plan,
+  options: WebGpuTrainerOptions = {},
+): Promise<WebGpuTrainer> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  const adapter = options.adapter ?? (options.device ? undefined : await gpu?.requestAdapter());
+  if (!adapter && !options.device) {
+    throw new Error("engine/webgpu: expected a WebGPU adapter but navigator.gpu gave none");
+  }
+
+  const stepKernels = (steps: readonly Step[]) => steps.flatMap((s) => kernelsForStep(plan, s));
+  const trainKernels = [
+    ...stepKernels(plan.forward),
+    ...stepKernels(plan.loss),
+    ...stepKernels(plan.backward),
+    ...stepKernels(plan.update),
+    stepCounterKernel(),
+  ];
+  const evalKernels = stepKernels(plan.forward.filter((s) => s.kind !== "input_noise"));
+  const scratchFloats = Math.max(4, ...trainKernels.map((k) => k.scratchFloats));
+
+  const bytes = (floats: number) => Math.max(16, Math.ceil(floats / 4) * 16);
+  const sizes = new Map<BufferName, number>();
+  for (const a of ARENAS) sizes.set(a, bytes(plan.arenaSizes[a]));
+  sizes.set("scratch", bytes(scratchFloats));
+  sizes.set("ctrl", bytes(CTRL_SEEDS + plan.batch));
+  const largest = Math.max(...sizes.values());
+
+  const device = options.device ?? await checkedDevice(adapter!, largest);
+  if (largest > device.limits.maxStorageBufferBindingSize) {
+    throw new Error(
+      `engine/webgpu: expected the largest buffer (${largest} bytes) within the device's maxStorageBufferBindingSize but it is ${device.limits.maxStorageBufferBindingSize}`,
+    );
+  }
+  const adapterName = adapter ? describeAdapter(adapter) : "WebGPU device";
+
+  const buffers = new Map<BufferName, GPUBuffer>();
+  for (const [name, size] of sizes) {
+    buffers.set(
+      name,
+      device.createBuffer({
+        label: `dipline ${name}`,
+        size,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      }),
+    );
+  }
+  const buf = (name: BufferName) => buffers.get(name)!;
+
+  // One pipeline per distinct WGSL source, all compiled in parallel.
+  device.pushErrorScope("validation");
+  const t0 = performance.now();
+  const pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  for (const k of [...trainKernels, ...evalKernels]) {
+    if (pipelines.has(k.code)) continue;
+    const module = device.createShaderModule({ label: k.label, code: k.code });
+    pipelines.set(
+      k.code,
+      device.createComputePipelineAsync({
+        label: k.label,
+        layout: "auto",
+        compute: { module, entryPoint: "main" },
+      })
+        .catch((cause) => {
+          throw new Error(`engine/webgpu: compiling the kernel "${k.label}" failed`, { cause });
+        }),
+    );
+  }
+  const ready = new Map<string, GPUComputePipeline>();
+  await Promise.all([...pipelines].map(async ([code, p]) => ready.set(code, await p)));
+  const compileSeconds = (performance.now() - t0) / 1000;
+
+  const launches = (kernels: readonly Kernel[]): Launch[] =>
+    kernels.map((k) => {
+      const pipeline = ready.get(k.code)!;
+      return {
+        pipeline,
+        dispatch: k.dispatch,
+        bindGroup: device.createBindGroup({
+          label: k.label,
+          layout: pipeline.getBindGroupLayout(0),
+          entries: k.buffers.map((name, binding) => ({ binding, resource: { buffer: buf(name) } })),
+        }),
+      };
+    });
+  const trainLaunches = launches(trainKernels);
+  const evalLaunches = launches(evalKernels);
+  const error = await device.popErrorScope();
+  if (error) {
+    throw new Error(`engine/webgpu: creating the plan's pipelines failed: ${error.message}`);
+  }
+
+  return new GpuTrainer(
+    plan,
+    device,
+    !options.device,
+    adapterName,
+    buffers,
+    trainLaunches,
+    evalLaunches,
+    {
+      compileSeconds,
+      pipelineCount: ready.size,
+    },
+  );
+}
+
+class GpuTrainer implements WebGpuTrainer {
+  readonly engine = "webgpu" as const;
+  readonly compileSeconds: number;
+  readonly pipelineCount: number;
+  #steps = 0;
+  #snapshot?: Map<Arena, GPUBuffer>;
+  #staging: GPUBuffer[] = [];
+
+  constructor(
+    readonly plan: Plan,
+    readonly device: GPUDevice,
+    readonly ownsDevice: boolean,
+    readonly adapter: string,
+    readonly buffers: Map<BufferName, GPUBuffer>,
+    readonly trainLaunches: readonly Launch[],
+    readonly evalLaunches: readonly Launch[],
+    stats: { compileSeconds: number; pipelineCount: number },
+  ) {
+    this.compileSeconds = stats.compileSeconds;
+    this.pipelineCount = stats.pipelineCount;
+    this.setNoiseSeeds(Array.from({ length: plan.batch }, (_, b) => b));
+  }
+
+  get dispatchesPerStep(): number {
+    return this.trainLaunches.length;
+  }
+
+  #buf(name: BufferName): GPUBuffer {
+    return this.buffers.get(name)!;
+  }
+
+  #view(name: keyof Plan["io"], caller: string): View {
+    const v = this.plan.io[name];
+    if (!v) throw new RangeError(`WebGpuTrainer.${caller}: the plan has no ${name} view`);
+    return v;
+  }
+
+  #writeCtrlStep(step: number): void {
+    this.device.queue.writeBuffer(this.#buf("ctrl"), 0, new Uint32Array([step]));
+  }
+
+  async reset(seeds: readonly number[]): Promise<void> {
+    const { queue } = this.device;
+    const params = initParams(this.plan, seeds);
+    queue.writeBuffer(this.#buf("param"), 0, params as Float32Array<ArrayBuffer>);
+    const enc = this.device.createCommandEncoder({ label: "reset" });
+    for (const a of ["grad", "adamM", "adamV", "act", "dact", "stats", "scalars"] as const) {
+      enc.clearBuffer(this.#buf(a));
+    }
+    queue.submit([enc.finish()]);
+    const wmv = this.plan.scalars.wmv;
+    if (wmv) {
+      queue.writeBuffer(
+        this.#buf("scalars"),
+        wmv.min * 4,
+        new Float32Array(this.plan.batch).fill(Infinity),
+      );
+    }
+    this.#steps = 0;
+    this.#writeCtrlStep(0);
+    this.setNoiseSeeds(seeds); // as the reference trainer: a reset reseeds the input noise too
+    this.#snapshot = undefined;
+    await queue.onSubmittedWorkDone();
+  }
+
+  upload(name: "z0" | "target" | "mask", data: Float32Array): void {
+    const src = data as Float32Array<ArrayBuffer>;
+    const v = this.#view(name, "upload");
+    const n = v.c * v.h * v.w;
+    if (data.length !== this.plan.batch * n) {
+      throw new RangeError(
+        `WebGpuTrainer.upload: expected ${
+          this.plan.batch * n
+        } values (${this.plan.batch}×${v.c}×${v.h}×${v.w}) for ${name} but received ${data.length}`,
+      );
+    }
+    for (let b = 0; b < this.plan.batch; b++) {
+      this.device.queue.writeBuffer(
+        this.#buf(v.arena),
+        (v.offset + b * v.batchStride) * 4,
+        src,
+        b * n,
+        n,
+      );
+    }
+  }
+
+  setNoiseSeeds(seeds: readonly number[]): void {
+    if (seeds.length !== this.plan.batch) {
+      throw new RangeError(
+        `WebGpuTrainer.setNoiseSeeds: expected ${this.plan.batch} seeds but received ${seeds.length}`,
+      );
+    }
+    this.device.queue.writeBuffer(
+      this.#buf("ctrl"),
+      CTRL_SEEDS * 4,
+      new Uint32Array(seeds.map((s) => s >>> 0)),
+    );
+  }
+
+  #encode(enc: GPUCommandEncoder, launches: readonly Launch[], count: number): void {
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < count; i++) {
+      for (const l of launches) {
+        pass.setPipeline(l.pipeline);
+        pass.setBindGroup(0, l.bindGroup);
+        pass.dispatchWorkgroups(l.dispatch[0], l.dispatch[1], l.dispatch[2]);
+      }
+    }
+    pass.end();
+  }
+
+  run(count: number): void {
+    if (!Number.isInteger(count) || count < 0) {
+      throw new RangeError(
+        `WebGpuTrainer.run: expected a non-negative integer count but received ${count}`,
+      );
+    }
+    if (count === 0) return;
+    const enc = this.device.createCommandEncoder({ label: `train ×${count}` });
+    this.#encode(enc, this.trainLaunches, count);
+    this.device.queue.submit([enc.finish()]);
+    this.#steps += count;
+  }
+
+  /** Copies `ranges` (float offset, length) of a buffer into one staging buffer and maps it. */
+  async #readRanges(
+    name: BufferName,
+    ranges: readonly (readonly [number, number])[],
+    before?: GPUCommandEncoder,
+  ) {
+    const total = ranges.reduce((s, [, n]) => s + n, 0);
+    const size = Math.max(16, Math.ceil(total / 4) * 16);
+    const staging = this.#staging.find((s) => s.size >= size && s.mapState === "unmapped") ??
+      this.device.createBuffer({
+        label: "staging",
+        size,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+    this.#staging = this.#staging.filter((s) => s !== staging);
+    const enc = before ?? this.device.createCommandEncoder({ label: "readback" });
+    let at = 0;
+    for (const [offset, n] of ranges) {
+      enc.copyBufferToBuffer(this.#buf(name), offset * 4, staging, at * 4, n * 4);
+      at += n;
+    }
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ, 0, size);
+    const out = new Float32Array(staging.getMappedRange(0, size).slice(0, total * 4));
+    staging.unmap();
+    this.#staging.push(staging);
+    return out;
+  }
+
+  async readScalars(): Promise<StepScalars> {
+    const { batch, scalars } = this.plan;
+    const step = this.#steps;
+    const offsets = [scalars.loss, scalars.psnrObserved];
+    if (scalars.wmv) offsets.push(scalars.wmv.min, scalars.wmv.argmin);
+    const data = await this.#readRanges("scalars", offsets.map((o) => [o, batch] as const));
+    const part = (i: number) => data.slice(i * batch, (i + 1) * batch);
+    return {
+      step,
+      loss: part(0),
+      psnrObserved: part(1),
+      ...(scalars.wmv ? { wmvMin: part(2), wmvArgmin: part(3) } : {}),
+    };
+  }
+
+  #fitRanges(v: View): [number, number][] {
+    const n = v.c * v.h * v.w;
+    return Array.from({ length: this.plan.batch }, (_, b) => [v.offset + b * v.batchStride, n]);
+  }
+
+  read(name: "output" | "ema" | "best"): Promise<Float32Array> {
+    const v = this.#view(name, "read");
+    return this.#readRanges(v.arena, this.#fitRanges(v));
+  }
+
+  /** Reads a whole arena (tests and debugging). */
+  readArena(name: Arena): Promise<Float32Array> {
+    return this.#readRanges(name, [[0, this.plan.arenaSizes[name]]]);
+  }
+
+  /** Overwrites a whole arena or a part of it from `offset` (tests and debugging). */
+  writeArena(name: Arena, data: Float32Array, offset = 0): void {
+    this.device.queue.writeBuffer(this.#buf(name), offset * 4, data as Float32Array<ArrayBuffer>);
+  }
+
+  snapshot(): void {
+    const enc = this.device.createCommandEncoder({ label: "snapshot" });
+    this.#snapshot ??= new Map(
+      (["param", "adamM", "adamV"] as const).map((a) => [
+        a,
+        this.device.createBuffer({
+          label: `snapshot ${a}`,
+          size: this.#buf(a).size,
+          usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        }),
+      ]),
+    );
+    for (const [a, copy] of this.#snapshot) {
+      enc.copyBufferToBuffer(this.#buf(a), 0, copy, 0, copy.size);
+    }
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  restore(): void {
+    if (!this.#snapshot) {
+      throw new Error("WebGpuTrainer.restore: expected a snapshot() first but there is none");
+    }
+    const enc = this.device.createCommandEncoder({ label: "restore" });
+    for (const [a, copy] of this.#snapshot) {
+      enc.copyBufferToBuffer(copy, 0, this.#buf(a), 0, copy.size);
+    }
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  evaluate(): Promise<Float32Array> {
+    const { z0, z, output } = this.plan.io;
+    const enc = this.device.createCommandEncoder({ label: "evaluate" });
+    if (z0.arena !== z.arena || z0.offset !== z.offset) {
+      for (const [[from, n], [to]] of zip(this.#fitRanges(z0), this.#fitRanges(z))) {
+        enc.copyBufferToBuffer(this.#buf(z0.arena), from * 4, this.#buf(z.arena), to * 4, n * 4);
+      }
+    }
+    this.#encode(enc, this.evalLaunches, 1);
+    return this.#readRanges(output.arena, this.#fitRanges(output), enc);
+  }
+
+  dispose(): void {
+    for (const b of this.buffers.values()) b.destroy();
+    for (const b of this.#snapshot?.values() ?? []) b.destroy();
+    for (const b of this.#staging) b.destroy();
+    if (this.ownsDevice) this.device.destroy();
+  }
+}
+
+function zip<A, B>(a: readonly A[], b: readonly B[]): [A, B][] {
+  return a.map((x, i) => [x, b[i]!]);
+}

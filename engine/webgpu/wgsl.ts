@@ -1,0 +1,176 @@
+/**
+ * WGSL building blocks shared by the generated kernels: buffer bindings, the kernel record the
+ * trainer turns into pipelines, activation functions, padding maps and the shared RNG.
+ *
+ * Every kernel binds the flat buffers it touches as `b_<name>` (`array<f32>`, `ctrl` is
+ * `array<u32>`), each once, read-only unless the kernel writes it, so views that alias one
+ * arena are plain indices into one binding.
+ *
+ * @module
+ */
+import type { Arena } from "../plan.ts";
+import type { Activation } from "../../models/graph.ts";
+
+/** A device buffer a kernel may bind: a plan arena, the control words, or the scratch area. */
+export type BufferName = Arena | "ctrl" | "scratch";
+
+/** Words of the `ctrl` buffer: [0] the step counter, [CTRL_SEEDS + b] fit b's noise seed. */
+export const CTRL_SEEDS = 4;
+
+/** One compute dispatch with its fully specialised WGSL source. */
+export interface Kernel {
+  /** What the kernel does, for labels and error messages. */
+  readonly label: string;
+  /** Complete WGSL (bindings included); identical sources share one pipeline. */
+  readonly code: string;
+  /** Buffers in binding order (binding i is `buffers[i]`). */
+  readonly buffers: readonly BufferName[];
+  /** Workgroup counts. */
+  readonly dispatch: readonly [number, number, number];
+  /** Floats of scratch this kernel needs (0 when none). */
+  readonly scratchFloats: number;
+}
+
+/** Collects the buffers a kernel body references and emits the binding header. */
+export class KernelBuilder {
+  readonly #uses = new Map<BufferName, boolean>();
+  #scratch = 0;
+
+  /** Marks `name` as read and returns its WGSL identifier. */
+  r(name: BufferName): string {
+    if (!this.#uses.has(name)) this.#uses.set(name, false);
+    return `b_${name}`;
+  }
+
+  /** Marks `name` as written and returns its WGSL identifier. */
+  w(name: BufferName): string {
+    this.#uses.set(name, true);
+    return `b_${name}`;
+  }
+
+  /** Reserves `floats` of scratch (written) and returns its identifier. */
+  scratch(floats: number): string {
+    this.#scratch = Math.max(this.#scratch, floats);
+    return this.w("scratch");
+  }
+
+  /** Assembles the kernel: header, helper functions, body. */
+  finish(
+    label: string,
+    body: string,
+    dispatch: readonly [number, number, number],
+    helpers = "",
+  ): Kernel {
+    const buffers = [...this.#uses.keys()].sort();
+    const header = buffers.map((name, i) => {
+      const access = this.#uses.get(name) ? "read_write" : "read";
+      const elem = name === "ctrl" ? "u32" : "f32";
+      return `@group(0) @binding(${i}) var<storage, ${access}> b_${name}: array<${elem}>;`;
+    }).join("\n");
+    return {
+      label,
+      code: `${header}\n${helpers}\n${body}\n`,
+      buffers,
+      dispatch,
+      scratchFloats: this.#scratch,
+    };
+  }
+}
+
+/** Workgroup size of the flat (one invocation per element) kernels. */
+export const FLAT_WG = 64;
+
+/** Splits `invocations` over a 2-D grid of FLAT_WG-wide workgroups (≤ 65535 per dimension). */
+export function flatDispatch(
+  invocations: number,
+): { dispatch: [number, number, number]; rowStride: number } {
+  const groups = Math.max(1, Math.ceil(invocations / FLAT_WG));
+  const gx = Math.min(groups, 32768);
+  const gy = Math.ceil(groups / gx);
+  if (gy > 65535) {
+    throw new Error(
+      `engine/webgpu: expected at most 2^31 invocations per kernel but received ${invocations}`,
+    );
+  }
+  return { dispatch: [gx, gy, 1], rowStride: gx * FLAT_WG };
+}
+
+/** Opening of a flat kernel: `i` is the element index, out-of-range invocations return. */
+export function flatMain(invocations: number, rowStride: number): string {
+  return `@compute @workgroup_size(${FLAT_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = i32(gid.x + gid.y * ${rowStride}u);
+  if (i >= ${invocations}) { return; }`;
+}
+
+/** WGSL f32 literal for a JS number (finite). */
+export function f32Lit(x: number): string {
+  if (!Number.isFinite(x)) {
+    throw new Error(`engine/webgpu: expected a finite constant but received ${x}`);
+  }
+  const s = Math.fround(x).toString();
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** `act_<name>(z)`, the activation of a pre-activation, and `actd_<name>(z)`, its derivative. */
+export function activationFns(act: Activation): string {
+  const sig = "1.0 / (1.0 + exp(-z))";
+  const f: Record<Activation, [string, string]> = {
+    // reference act('LeakyReLU'): nn.LeakyReLU(0.2); derivative 0.2 at z ≤ 0 as PyTorch
+    leaky_relu: ["select(0.2 * z, z, z > 0.0)", "select(0.2, 1.0, z > 0.0)"],
+    relu: ["max(z, 0.0)", "select(0.0, 1.0, z > 0.0)"],
+    swish: [`z * (${sig})`, `(${sig}) * (1.0 + z * (1.0 - ${sig}))`],
+    elu: ["select(exp(z) - 1.0, z, z > 0.0)", "select(exp(z), 1.0, z > 0.0)"],
+    sigmoid: [sig, `(${sig}) * (1.0 - ${sig})`],
+    none: ["z", "1.0"],
+  };
+  const [fwd, bwd] = f[act];
+  return `fn act_${act}(z: f32) -> f32 { return ${fwd}; }
+fn actd_${act}(z: f32) -> f32 { return ${bwd}; }`;
+}
+
+/** `pad_<mode>(r, n)`: the source index of padded coordinate r (zero pad clamps; mask apart). */
+export function padFns(): string {
+  return `fn pad_reflection(r: i32, n: i32) -> i32 {
+  let a = select(r, -r, r < 0);
+  return clamp(select(a, 2 * n - 2 - a, a >= n), 0, n - 1);
+}
+fn pad_replicate(r: i32, n: i32) -> i32 { return clamp(r, 0, n - 1); }
+fn pad_zero(r: i32, n: i32) -> i32 { return clamp(r, 0, n - 1); }
+fn inside(r: i32, n: i32) -> f32 { return select(0.0, 1.0, r >= 0 && r < n); }`;
+}
+
+/** The shared RNG of engine/plan.ts (`pcgHash`, `unitFromU32`, `gaussianAt`) in WGSL. */
+export function rngFns(): string {
+  return `fn pcg_hash(x: u32) -> u32 {
+  let state = x * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+fn unit_from_u32(u: u32) -> f32 { return (f32(u >> 8u) + 1.0) * (1.0 / 16777216.0); }
+fn gaussian_at(seed: u32, step: u32, index: u32) -> f32 {
+  let key = pcg_hash(seed ^ pcg_hash(step ^ pcg_hash(index)));
+  let u1 = unit_from_u32(key);
+  let u2 = unit_from_u32(pcg_hash(key));
+  // cos(2πu) = -cos(2πu - π): keeps the argument in [-π, π] where WGSL's cos is accurate
+  return sqrt(-2.0 * log(u1)) * -cos(6.2831853071795864 * u2 - 3.1415926535897932);
+}`;
+}
+
+/** Reduction scaffold: a 64-wide workgroup sums `expr(i)` over `i` in [0, n) into `total`. */
+export const RED_WG = 64;
+
+/** WGSL lines: `var<workgroup> red` plus a helper `wg_sum` that tree-reduces one value. */
+export function reductionFns(): string {
+  return `var<workgroup> red: array<f32, ${RED_WG}>;
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  workgroupBarrier();
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = ${RED_WG / 2}u; k > 0u; k = k >> 1u) {
+    if (lid < k) { red[lid] = red[lid] + red[lid + k]; }
+    workgroupBarrier();
+  }
+  return red[0];
+}`;
+}
