@@ -43,6 +43,11 @@ export interface CompileOptions {
   readonly emaDecay: number;
   /** ES-WMV window (Wang et al.: 100); absent = no windowed-variance step. */
   readonly earlyStopWindow?: number;
+  /**
+   * Reuse `dact` regions by liveness (default true). False gives every gradient its own
+   * region: more memory, same numbers (tests compare the two).
+   */
+  readonly shareGradients?: boolean;
 }
 
 // ---- Lanczos -----------------------------------------------------------------------------
@@ -750,7 +755,10 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
   let dactSize = 0;
   const live: { offset: number; size: number; end: number }[] = [];
   for (const [root, l] of [...life.entries()].sort((a, b) => a[1].start - b[1].start)) {
-    for (let j = live.length - 1; j >= 0; j--) if (live[j]!.end < l.start) live.splice(j, 1);
+    const share = options.shareGradients ?? true;
+    for (let j = live.length - 1; j >= 0; j--) {
+      if (share && live[j]!.end < l.start) live.splice(j, 1);
+    }
     live.sort((a, b) => a.offset - b.offset);
     const s = shapeOf(root);
     const size = align(batch * s.c * s.h * s.w);
