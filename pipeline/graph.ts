@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { isAbsolute, relative } from "node:path";
 import { RecipeError } from "./errors.ts";
 import type { Op } from "./types.ts";
 
@@ -125,9 +126,17 @@ export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
     );
     if (params) lines.push(`      ${" ".repeat(width)}  ${params}`);
     const files = op.outputs?.("{name}", undefined, outDir) ?? [];
-    if (files.length > 0) lines.push(`      ${" ".repeat(width)}  writes ${files.join(", ")}`);
+    if (files.length > 0) {
+      lines.push(`      ${" ".repeat(width)}  writes ${files.map(displayPath).join(", ")}`);
+    }
   });
   return lines.join("\n");
+}
+
+/** A path as the user would type it: relative to the working folder when inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(Deno.cwd(), path);
+  return rel.startsWith("..") || isAbsolute(rel) ? path : rel;
 }
 
 /** Formats params as `key=value` pairs (JSON values, long arrays shortened). */

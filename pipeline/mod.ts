@@ -28,6 +28,7 @@ export {
   type CompiledGraph,
   type CompileOptions,
   compileSteps,
+  displayPath,
   type Expansion,
   explainGraph,
   type GraphNode,
