@@ -13,13 +13,14 @@
  * @module
  */
 import { type Command, EXIT, UsageError } from "./cli/common.ts";
+import { command as bench } from "./cli/bench.ts";
 import { command as degrade } from "./cli/degrade.ts";
 import { command as metrics } from "./cli/metrics.ts";
 import { command as run } from "./cli/run.ts";
 import { InputError, RecipeError } from "./pipeline/errors.ts";
 
 /** Every subcommand, in the order the help lists them. Add a new one here. */
-export const COMMANDS: readonly Command[] = [run, degrade, metrics];
+export const COMMANDS: readonly Command[] = [run, degrade, metrics, bench];
 
 const HELP = `dipline — Deep Image Prior restoration pipelines
 

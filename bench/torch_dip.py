@@ -270,8 +270,10 @@ def run_bench(args):
         torch.backends.cudnn.benchmark = True
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    if args.size % 32 != 0:
-        raise SystemExit("torch_dip.py: expected --size a multiple of 32 but received %d" % args.size)
+    if args.size % 32 != 0 or args.size < 64:  # 5 levels; reflection padding needs 2 pixels
+        raise SystemExit(
+            "torch_dip.py: expected --size a multiple of 32, at least 64, but received %d" % args.size
+        )
 
     t_start = time.perf_counter()
     fits = [Fit(args.preset, args.channels, args.size, device, seed=b) for b in range(args.batch)]

@@ -1,0 +1,348 @@
+/**
+ * `dipline bench`: trains one of the reference networks for a few steps on synthetic data and
+ * reports time to first step (pipeline/shader compilation included), time per step and
+ * achieved GFLOP/s. `--json` prints one object with the same keys as bench/torch_dip.py, so
+ * bench/side_by_side.ts can compare the two.
+ *
+ * ```sh
+ * deno run -A cli.ts bench --engine cpu --size 128 --steps 20
+ * deno run -A cli.ts bench --engine webgpu --size 512 --json
+ * ```
+ *
+ * @module
+ */
+import type { Network } from "../models/graph.ts";
+import { skip } from "../models/skip.ts";
+import { compilePlan } from "../engine/compile.ts";
+import { createTrainer } from "../engine/mod.ts";
+import type { DataTerm, Plan, View } from "../engine/plan.ts";
+import { inputNoise } from "../engine/init.ts";
+import { lanczosDown } from "../ops/operators.ts";
+import { type Command, EXIT, parseFlags, printLine, UsageError } from "./common.ts";
+
+/** The networks `bench` can build (REFERENCE.md §1a/§1c notebooks). */
+export type BenchPreset = "denoise" | "sr" | "inpaint";
+
+/** The engines `bench` can ask `createTrainer` for. */
+export type BenchEngine = "webgpu" | "cpu" | "reference" | "auto";
+
+/** What to measure. */
+export interface BenchOptions {
+  readonly engine: BenchEngine;
+  readonly preset: BenchPreset;
+  /** Channels per level (nd = nu = [C]×5); 128 is the paper's network, 32 the light variant. */
+  readonly channels: number;
+  /** Height and width of the network output. */
+  readonly size: number;
+  /** Timed steps. */
+  readonly steps: number;
+  /** Steps run (and waited for) before timing. */
+  readonly warmup: number;
+  /** Independent fits trained together in one step. */
+  readonly batch: number;
+  /** Worker threads of the cpu engine. */
+  readonly threads: number;
+}
+
+/** What `bench` measured; the JSON `--json` prints. */
+export interface BenchResult {
+  readonly engine: string;
+  readonly adapter: string;
+  readonly preset: BenchPreset;
+  readonly channels: number;
+  readonly network: string;
+  readonly params: number;
+  readonly size: number;
+  readonly batch: number;
+  readonly threads: number;
+  readonly steps: number;
+  readonly warmup: number;
+  /** Forward multiply-adds of one fit (the plan's count). */
+  readonly forwardMacs: number;
+  readonly msPerStep: number;
+  /** 3 × forward MACs × 2 FLOP × batch / 1e9: a training step ≈ forward + 2 × forward for backward. */
+  readonly gflopPerStep: number;
+  /** Achieved GFLOP/s: gflopPerStep / seconds per step. */
+  readonly gflops: number;
+  /** createTrainer start → first step's scalars read back (includes shader/pipeline compilation). */
+  readonly firstStepMs: number;
+  /** compilePlan time (network → plan). */
+  readonly compileMs: number;
+  /** Per-fit loss after the first step and after the last timed step (a sanity check). */
+  readonly firstLoss: number[];
+  readonly loss: number[];
+  readonly psnrObserved: number[];
+}
+
+/** Defaults of `dipline bench` (and `deno task bench`). */
+export const BENCH_DEFAULTS: BenchOptions = {
+  engine: "auto",
+  preset: "denoise",
+  channels: 128,
+  size: 128,
+  steps: 20,
+  warmup: 3,
+  batch: 1,
+  threads: navigator.hardwareConcurrency,
+};
+
+// REFERENCE.md §1c: Adam lr 0.01 everywhere; reg noise 1/30 (denoising F16), 0.03 (SR ×4,
+// inpainting kate); EMA 0.99 (denoising notebook).
+const LEARNING_RATE = 0.01;
+const EMA_DECAY = 0.99;
+const REG_NOISE_STD: Record<BenchPreset, number> = { denoise: 1 / 30, sr: 0.03, inpaint: 0.03 };
+/** The SR notebook's ×4 factor. */
+const SR_FACTOR = 4;
+const LEVELS = 5;
+
+/**
+ * The preset's network: denoise and sr are `skip` 32→3, nd = nu = [C]×5, ns = [4]×5, bilinear,
+ * reflection (2,217,831 parameters at C = 128); inpaint has ns = [C]×5 and nearest upsampling
+ * (3,002,627 at C = 128), as in the notebooks.
+ */
+export function benchNetwork(preset: BenchPreset, channels: number): Network {
+  const c = new Array<number>(LEVELS).fill(channels);
+  if (preset === "inpaint") {
+    return skip({ channelsDown: c, channelsUp: c, channelsSkip: c, upsampleMode: "nearest" });
+  }
+  return skip({
+    channelsDown: c,
+    channelsUp: c,
+    channelsSkip: new Array<number>(LEVELS).fill(4),
+    upsampleMode: "bilinear",
+  });
+}
+
+/** The preset's data term: identity (denoise), Lanczos2 ×4 (sr), mask (inpaint). */
+export function benchDataTerm(preset: BenchPreset): DataTerm {
+  if (preset === "sr") return lanczosDown(SR_FACTOR).dataTerm;
+  if (preset === "inpaint") return { kind: "mask" };
+  return { kind: "identity" };
+}
+
+/**
+ * Fills an io view for every fit from {@link inputNoise} (U(0, 1) · scale, seeded per fit), as
+ * one batch-major array.
+ */
+function batchNoise(view: View, seeds: readonly number[], scale: number): Float32Array {
+  const perFit = view.c * view.h * view.w;
+  const out = new Float32Array(seeds.length * perFit);
+  seeds.forEach((seed, b) => {
+    out.set(inputNoise("noise", view.c, view.h, view.w, seed, scale), b * perFit);
+  });
+  return out;
+}
+
+function checkPositive(name: string, value: number, min = 1): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new UsageError(
+      `bench: expected ${
+        min === 0 ? "a non-negative" : "a positive"
+      } integer for --${name} but received ${value}`,
+    );
+  }
+}
+
+/** Checks options, throwing a {@link UsageError} that names the flag. */
+export function validateBenchOptions(o: BenchOptions): void {
+  if (!["webgpu", "cpu", "reference", "auto"].includes(o.engine)) {
+    throw new UsageError(
+      `bench: expected --engine webgpu, cpu, reference or auto but received "${o.engine}"`,
+    );
+  }
+  if (!["denoise", "sr", "inpaint"].includes(o.preset)) {
+    throw new UsageError(
+      `bench: expected --preset denoise, sr or inpaint but received "${o.preset}"`,
+    );
+  }
+  checkPositive("channels", o.channels);
+  checkPositive("size", o.size);
+  checkPositive("steps", o.steps);
+  checkPositive("warmup", o.warmup, 0);
+  checkPositive("batch", o.batch);
+  checkPositive("threads", o.threads);
+  // The deepest level runs at size / 2^levels; reflection padding needs at least 2 pixels.
+  const multiple = 2 ** LEVELS;
+  if (o.size % multiple !== 0 || o.size < 2 * multiple) {
+    throw new UsageError(
+      `bench: expected --size a multiple of ${multiple}, at least ${
+        2 * multiple
+      } (the network has ${LEVELS} levels), but received ${o.size}`,
+    );
+  }
+}
+
+/**
+ * Builds, compiles and trains the preset's network on synthetic data, and times it. Scalars
+ * are read only after the first step, after the warm-up and after the timed steps, so the
+ * device queue never stalls inside the timed region.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  validateBenchOptions(options);
+  const { preset, channels, size, batch } = options;
+  const network = benchNetwork(preset, channels);
+
+  const compileStart = performance.now();
+  const plan: Plan = compilePlan(network, {
+    batch,
+    height: size,
+    width: size,
+    dataTerm: benchDataTerm(preset),
+    lr: LEARNING_RATE,
+    regNoiseStd: REG_NOISE_STD[preset],
+    emaDecay: EMA_DECAY,
+  });
+  const compileMs = performance.now() - compileStart;
+
+  const seeds = Array.from({ length: batch }, (_, b) => b + 1);
+  const firstStart = performance.now();
+  const trainer = await createTrainer(plan, { engine: options.engine, threads: options.threads });
+  try {
+    await trainer.reset(seeds);
+    trainer.setNoiseSeeds(seeds.map((s) => s + 1000));
+    // REFERENCE.md §1d get_noise: z0 = U(0, 1) · 0.1; a synthetic observation U(0, 1).
+    trainer.upload("z0", batchNoise(plan.io.z0, seeds, 0.1));
+    trainer.upload("target", batchNoise(plan.io.target, seeds.map((s) => s + 100), 1));
+    if (plan.io.mask) {
+      // Bernoulli keep 50% (restoration notebook), one mask for all channels.
+      const u = batchNoise(plan.io.mask, seeds.map((s) => s + 200), 1);
+      trainer.upload("mask", u.map((v) => (v < 0.5 ? 1 : 0)));
+    }
+    trainer.run(1);
+    const first = await trainer.readScalars();
+    const firstStepMs = performance.now() - firstStart;
+
+    if (options.warmup > 0) {
+      trainer.run(options.warmup);
+      await trainer.readScalars();
+    }
+    const timedStart = performance.now();
+    trainer.run(options.steps);
+    const last = await trainer.readScalars();
+    const msPerStep = (performance.now() - timedStart) / options.steps;
+
+    const gflopPerStep = (3 * plan.forwardMacs * 2 * batch) / 1e9;
+    return {
+      engine: trainer.engine,
+      adapter: trainer.adapter,
+      preset,
+      channels,
+      network: network.name,
+      params: plan.paramsPerFit,
+      size,
+      batch,
+      threads: options.threads,
+      steps: options.steps,
+      warmup: options.warmup,
+      forwardMacs: plan.forwardMacs,
+      msPerStep,
+      gflopPerStep,
+      gflops: gflopPerStep / (msPerStep / 1000),
+      firstStepMs,
+      compileMs,
+      firstLoss: Array.from(first.loss),
+      loss: Array.from(last.loss),
+      psnrObserved: Array.from(last.psnrObserved),
+    };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/** A human-readable report of one result. */
+export function formatBenchResult(r: BenchResult): string {
+  const rows: [string, string][] = [
+    ["engine", `${r.engine} (${r.adapter})`],
+    ["network", `${r.preset}: ${r.network}`],
+    ["parameters", r.params.toLocaleString("en-US")],
+    ["size × batch", `${r.size}² × ${r.batch}`],
+    ["compile plan", `${r.compileMs.toFixed(1)} ms`],
+    ["first step", `${r.firstStepMs.toFixed(1)} ms (trainer creation, shaders, one step)`],
+    ["per step", `${r.msPerStep.toFixed(2)} ms (${r.steps} steps after ${r.warmup} warm-up)`],
+    ["GFLOP per step", r.gflopPerStep.toFixed(3)],
+    ["achieved", `${r.gflops.toFixed(2)} GFLOP/s`],
+    [
+      "loss",
+      `${r.firstLoss.map((l) => l.toFixed(4)).join(", ")} → ${
+        r.loss.map((l) => l.toFixed(4)).join(", ")
+      }`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+/** Usage text of `dipline bench`. */
+export const BENCH_USAGE = `Usage: dipline bench [options]
+
+Trains a reference network on synthetic data and reports the time to the first step (trainer
+creation and shader compilation included), the time per step and the achieved GFLOP/s.
+
+Options:
+  --engine E     webgpu | cpu | reference | auto (default ${BENCH_DEFAULTS.engine})
+  --preset P     denoise | sr | inpaint (default ${BENCH_DEFAULTS.preset})
+  --channels C   channels per level (default ${BENCH_DEFAULTS.channels}; 32 = the light variant)
+  --size S       output height and width, a multiple of 32, ≥ 64 (default ${BENCH_DEFAULTS.size})
+  --steps N      timed steps (default ${BENCH_DEFAULTS.steps})
+  --warmup W     warm-up steps before timing (default ${BENCH_DEFAULTS.warmup})
+  --batch B      independent fits per step (default ${BENCH_DEFAULTS.batch})
+  --threads T    cpu engine threads (default: all cores)
+  --json         print one JSON object (the keys bench/torch_dip.py prints too)
+
+Examples:
+  deno task bench --engine cpu --size 64
+  deno run -A cli.ts bench --engine webgpu --size 512 --json`;
+
+function intFlag(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isInteger(value)) {
+    throw new UsageError(`bench: expected an integer for --${name} but received "${text}"`);
+  }
+  return value;
+}
+
+/** Parses `bench`'s flags into checked options (defaults from {@link BENCH_DEFAULTS}). */
+export function parseBenchArgs(args: string[]): BenchOptions & { readonly json: boolean } {
+  const { values, positionals } = parseFlags(command, args, {
+    engine: { type: "string" },
+    preset: { type: "string" },
+    channels: { type: "string" },
+    size: { type: "string" },
+    steps: { type: "string" },
+    warmup: { type: "string" },
+    batch: { type: "string" },
+    threads: { type: "string" },
+    json: { type: "boolean", default: false },
+  });
+  if (positionals.length > 0) {
+    throw new UsageError(`bench: expected no arguments but received ${positionals.join(" ")}`);
+  }
+  const d = BENCH_DEFAULTS;
+  const options = {
+    engine: (values.engine ?? d.engine) as BenchEngine,
+    preset: (values.preset ?? d.preset) as BenchPreset,
+    channels: intFlag("channels", values.channels, d.channels),
+    size: intFlag("size", values.size, d.size),
+    steps: intFlag("steps", values.steps, d.steps),
+    warmup: intFlag("warmup", values.warmup, d.warmup),
+    batch: intFlag("batch", values.batch, d.batch),
+    threads: intFlag("threads", values.threads, d.threads),
+    json: values.json ?? false,
+  };
+  validateBenchOptions(options);
+  return options;
+}
+
+/** The `bench` subcommand. */
+export const command: Command = {
+  name: "bench",
+  summary: "Time training steps of a reference network on an engine (GFLOP/s, first step)",
+  usage: BENCH_USAGE,
+  async run(args) {
+    const options = parseBenchArgs(args);
+    const result = await runBench(options);
+    printLine(options.json ? JSON.stringify(result) : formatBenchResult(result));
+    return EXIT.ok;
+  },
+};
