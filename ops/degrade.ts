@@ -268,7 +268,9 @@ export async function textMask(
     throw new RangeError("textMask: expected non-empty text but received blank text");
   }
   checkSeed("textMask", seed);
-  const glyphs = await renderLine(`${text.trim()} `, size);
+  const glyphs = await renderLine(text.trim(), size);
+  // Repeats along a line are one word space apart (the rasteriser trims trailing spaces).
+  const period = glyphs.width + Math.round(0.6 * size);
   const mask = new Float32Array(height * width).fill(1);
   const uniform = mulberry32(seed);
   const lineStep = 2 * glyphs.height;
@@ -277,13 +279,14 @@ export async function textMask(
     top < height;
     top += lineStep
   ) {
-    const shift = Math.floor(uniform() * glyphs.width);
+    const shift = Math.floor(uniform() * period);
     for (let y = 0; y < glyphs.height; y++) {
       const my = top + y;
       if (my < 0 || my >= height) continue;
       for (let x = 0; x < width; x++) {
+        const gx = (x + shift) % period;
         // 0.25: also hide the antialiased rim, so no partly-inked pixel counts as known.
-        if (glyphs.data[y * glyphs.width + ((x + shift) % glyphs.width)]! >= 0.25) {
+        if (gx < glyphs.width && glyphs.data[y * glyphs.width + gx]! >= 0.25) {
           mask[my * width + x] = 0;
         }
       }
