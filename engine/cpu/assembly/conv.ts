@@ -1,0 +1,515 @@
+// Convolutions as blocked GEMMs with a 4×8 register-tiled f32x4 micro-kernel.
+//
+// Forward:        Y[co][p]  = Σ_kk W[co][kk] · X̂[kk][p]      (M = cout, N = pixels, K = cin·k·k)
+// Backward data:  dX̂[kk][p] = Σ_co W[co][kk] · dY[co][p]     then col2im into dx
+// Backward weight dW[co][kk] = Σ_p dY[co][p] · X̂[kk][p]      (vector over kk, reduce over p)
+//
+// X̂ is the im2col of the padded input; padding (reflection / zero / replicate) is applied by
+// index tables while packing. Work splits over threads by pixel blocks (forward), input-channel
+// ranges (backward data, so col2im never races) and kk groups (backward weight).
+import { f4, padIndex, part } from "./common";
+
+/** Pixels per forward / backward-data block (a multiple of 8). */
+const NB: i32 = 64;
+/** Pixels per backward-weight reduction chunk. */
+const PC: i32 = 256;
+
+// @ts-ignore: decorator
+
+function fma(a: v128, b: v128, c: v128): v128 {
+  return f32x4.relaxed_madd(a, b, c);
+}
+
+/**
+ * C[4][8] = Σ_k A[r][k] · B[k][0..8]: A rows at a0..a3 (unit stride), B rows `bs` bytes apart.
+ * Writes the tile row-major (4 × 8 floats) at `tile`.
+ */
+function mkRows(
+  a0: usize,
+  a1: usize,
+  a2: usize,
+  a3: usize,
+  b: usize,
+  bs: usize,
+  kn: i32,
+  tile: usize,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kn; k++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const w0 = v128.load32_splat(a0);
+    const w1 = v128.load32_splat(a1);
+    c00 = fma(w0, b0, c00);
+    c01 = fma(w0, b1, c01);
+    c10 = fma(w1, b0, c10);
+    c11 = fma(w1, b1, c11);
+    const w2 = v128.load32_splat(a2);
+    const w3 = v128.load32_splat(a3);
+    c20 = fma(w2, b0, c20);
+    c21 = fma(w2, b1, c21);
+    c30 = fma(w3, b0, c30);
+    c31 = fma(w3, b1, c31);
+    a0 += 4;
+    a1 += 4;
+    a2 += 4;
+    a3 += 4;
+    b += bs;
+  }
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+}
+
+/**
+ * C[4][8] = Σ_k A[k][0..4] ⊗ B[k][0..8]: the four A values of step k are adjacent at `a`
+ * (then `as` bytes to the next k), B rows `bs` bytes apart. Tile row-major at `tile`.
+ */
+function mkCols(a: usize, as: usize, b: usize, bs: usize, kn: i32, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kn; k++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const av = v128.load(a);
+    const w0 = f32x4.shuffle(av, av, 0, 0, 0, 0);
+    const w1 = f32x4.shuffle(av, av, 1, 1, 1, 1);
+    c00 = fma(w0, b0, c00);
+    c01 = fma(w0, b1, c01);
+    c10 = fma(w1, b0, c10);
+    c11 = fma(w1, b1, c11);
+    const w2 = f32x4.shuffle(av, av, 2, 2, 2, 2);
+    const w3 = f32x4.shuffle(av, av, 3, 3, 3, 3);
+    c20 = fma(w2, b0, c20);
+    c21 = fma(w2, b1, c21);
+    c30 = fma(w3, b0, c30);
+    c31 = fma(w3, b1, c31);
+    a += as;
+    b += bs;
+  }
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+}
+
+/** Fills the padded-coordinate tables: iyTab[ky*oh + oy], ixTab[kx*ow + ox] (-1 = zero). */
+function fillTables(
+  iyTab: usize,
+  ixTab: usize,
+  h: i32,
+  w: i32,
+  oh: i32,
+  ow: i32,
+  k: i32,
+  stride: i32,
+  pad: i32,
+  p: i32,
+): void {
+  for (let ky = 0; ky < k; ky++) {
+    for (let oy = 0; oy < oh; oy++) {
+      store<i32>(iyTab + f4(ky * oh + oy), padIndex(oy * stride + ky - p, h, pad));
+    }
+  }
+  for (let kx = 0; kx < k; kx++) {
+    for (let ox = 0; ox < ow; ox++) {
+      store<i32>(ixTab + f4(kx * ow + ox), padIndex(ox * stride + kx - p, w, pad));
+    }
+  }
+}
+
+/** offs[j] = source offset (iy·w + ix) of block pixel j for tap (ky, kx), or -1. */
+// @ts-ignore: decorator
+
+function fillOffsets(
+  offs: usize,
+  oyj: usize,
+  oxj: usize,
+  nb: i32,
+  iyTab: usize,
+  ixTab: usize,
+  ky: i32,
+  kx: i32,
+  oh: i32,
+  ow: i32,
+  w: i32,
+): void {
+  for (let j = 0; j < NB; j++) {
+    let o = -1;
+    if (j < nb) {
+      const iy = load<i32>(iyTab + f4(ky * oh + load<i32>(oyj + f4(j))));
+      const ix = load<i32>(ixTab + f4(kx * ow + load<i32>(oxj + f4(j))));
+      if (iy >= 0 && ix >= 0) o = iy * w + ix;
+    }
+    store<i32>(offs + f4(j), o);
+  }
+}
+
+/**
+ * Per-thread scratch layout shared by the three conv kernels, from `base`: a 4×8 tile (128 B),
+ * iyTab (k·oh ints), ixTab (k·ow), oyj, oxj, offs (chunk ints each), then the packed panel
+ * (64-byte aligned). Returned as byte offsets from base: [iyTab, ixTab, oyj, oxj, offs, pack].
+ */
+// @ts-ignore: decorator
+
+function scratchIyTab(base: usize): usize {
+  return base + 128;
+}
+
+// @ts-ignore: decorator
+
+function scratchIxTab(base: usize, k: i32, oh: i32): usize {
+  return scratchIyTab(base) + f4(k * oh);
+}
+
+// @ts-ignore: decorator
+
+function scratchOyj(base: usize, k: i32, oh: i32, ow: i32): usize {
+  return scratchIxTab(base, k, oh) + f4(k * ow);
+}
+
+// @ts-ignore: decorator
+
+function scratchPack(base: usize, k: i32, oh: i32, ow: i32, chunk: i32): usize {
+  return (scratchOyj(base, k, oh, ow) + f4(3 * chunk) + 63) & ~(<usize> 63);
+}
+
+/** Writes the block's output coordinates: oyj[j], oxj[j] for pixels p0 … p0+n-1. */
+function fillCoords(oyj: usize, oxj: usize, p0: i32, n: i32, ow: i32): void {
+  let oy = p0 / ow;
+  let ox = p0 - oy * ow;
+  for (let j = 0; j < n; j++) {
+    store<i32>(oyj + f4(j), oy);
+    store<i32>(oxj + f4(j), ox);
+    ox++;
+    if (ox == ow) {
+      ox = 0;
+      oy++;
+    }
+  }
+}
+
+/**
+ * Forward conv: y = conv(pad(x), W) + bias for every fit. Views: x (cin × h × w, batch stride
+ * xbs floats), y (cout × oh × ow, ybs). Weights/bias of fit b at `wt`/`bias` + b·pbs floats
+ * (bias 0 = none). Threads split (fit, pixel block) tasks.
+ */
+export function conv_fwd(
+  x: usize,
+  xbs: i32,
+  cin: i32,
+  h: i32,
+  w: i32,
+  y: usize,
+  ybs: i32,
+  cout: i32,
+  oh: i32,
+  ow: i32,
+  wt: usize,
+  bias: usize,
+  pbs: i32,
+  k: i32,
+  stride: i32,
+  pad: i32,
+  padding: i32,
+  batch: i32,
+  scratch: usize,
+  tid: i32,
+  nth: i32,
+): void {
+  const kk2 = k * k;
+  const K = cin * kk2;
+  const P = oh * ow;
+  const hw = h * w;
+  const direct = k == 1 && stride == 1;
+  const sTile = scratch;
+  const sIy = scratchIyTab(scratch);
+  const sIx = scratchIxTab(scratch, k, oh);
+  const sOy = scratchOyj(scratch, k, oh, ow);
+  const sOx = sOy + f4(NB);
+  const sOffs = sOx + f4(NB);
+  const sPack = scratchPack(scratch, k, oh, ow, NB);
+  if (!direct) fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
+  const blocks = (P + NB - 1) / NB;
+  const tasks = batch * blocks;
+  const t0 = part(tasks, tid, nth);
+  const t1 = part(tasks, tid + 1, nth);
+  const panel = <usize> K * 32; // bytes of one 8-pixel packed panel
+  for (let t = t0; t < t1; t++) {
+    const b = t / blocks;
+    const p0 = (t - b * blocks) * NB;
+    const nb = min(NB, P - p0);
+    const xb = x + f4(b * xbs);
+    const yb = y + f4(b * ybs);
+    const wb = wt + f4(b * pbs);
+    if (!direct) {
+      fillCoords(sOy, sOx, p0, nb, ow);
+      for (let ky = 0; ky < k; ky++) {
+        for (let kx = 0; kx < k; kx++) {
+          fillOffsets(sOffs, sOy, sOx, nb, sIy, sIx, ky, kx, oh, ow, w);
+          for (let ci = 0; ci < cin; ci++) {
+            const row = (ci * k + ky) * k + kx;
+            const src = xb + f4(ci * hw);
+            const dst = sPack + <usize> row * 32;
+            for (let j = 0; j < NB; j++) {
+              const o = load<i32>(sOffs + f4(j));
+              const v: f32 = o >= 0 ? load<f32>(src + f4(o)) : 0;
+              store<f32>(dst + <usize> (j >> 3) * panel + f4(j & 7), v);
+            }
+          }
+        }
+      }
+    }
+    const subs = (nb + 7) >> 3;
+    for (let co0 = 0; co0 < cout; co0 += 4) {
+      const r1 = min(co0 + 1, cout - 1);
+      const r2 = min(co0 + 2, cout - 1);
+      const r3 = min(co0 + 3, cout - 1);
+      const a0 = wb + f4(co0 * K);
+      const a1 = wb + f4(r1 * K);
+      const a2 = wb + f4(r2 * K);
+      const a3 = wb + f4(r3 * K);
+      const rows = min(4, cout - co0);
+      for (let sb = 0; sb < subs; sb++) {
+        if (direct) {
+          mkRows(a0, a1, a2, a3, xb + f4(p0 + sb * 8), f4(hw), K, sTile);
+        } else {
+          mkRows(a0, a1, a2, a3, sPack + <usize> sb * panel, 32, K, sTile);
+        }
+        const n = min(8, nb - sb * 8);
+        for (let r = 0; r < rows; r++) {
+          const co = co0 + r;
+          const bv: f32 = bias != 0 ? load<f32>(bias + f4(b * pbs + co)) : 0;
+          const dst = yb + f4(co * P + p0 + sb * 8);
+          const src = sTile + <usize> r * 32;
+          if (n == 8) {
+            const bb = f32x4.splat(bv);
+            v128.store(dst, f32x4.add(v128.load(src), bb));
+            v128.store(dst, f32x4.add(v128.load(src, 16), bb), 16);
+          } else {
+            for (let j = 0; j < n; j++) store<f32>(dst + f4(j), load<f32>(src + f4(j)) + bv);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward data: dx (+)= conv_transpose(dy, W), folding the padded border back onto the
+ * pixels it was read from (reflection mirrors, replicate clamps, zero drops). Threads split
+ * input channels, so each dx plane has one writer.
+ */
+export function conv_bwd_data(
+  dy: usize,
+  dybs: i32,
+  cout: i32,
+  oh: i32,
+  ow: i32,
+  dx: usize,
+  dxbs: i32,
+  cin: i32,
+  h: i32,
+  w: i32,
+  wt: usize,
+  pbs: i32,
+  k: i32,
+  stride: i32,
+  pad: i32,
+  padding: i32,
+  accumulate: i32,
+  batch: i32,
+  scratch: usize,
+  tid: i32,
+  nth: i32,
+): void {
+  const kk2 = k * k;
+  const K = cin * kk2;
+  const P = oh * ow;
+  const hw = h * w;
+  const c0 = part(cin, tid, nth);
+  const c1 = part(cin, tid + 1, nth);
+  if (c0 >= c1) return;
+  const sTile = scratch;
+  const sIy = scratchIyTab(scratch);
+  const sIx = scratchIxTab(scratch, k, oh);
+  const sOy = scratchOyj(scratch, k, oh, ow);
+  const sOx = sOy + f4(NB);
+  const sOffs = sOx + f4(NB);
+  const sPack = scratchPack(scratch, k, oh, ow, NB);
+  fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
+  const r0 = c0 * kk2;
+  const r1 = c1 * kk2;
+  const dxh = sPack; // dX̂ block: [r1 - r0 (rounded up to 4)][NB]
+  for (let b = 0; b < batch; b++) {
+    const dyb = dy + f4(b * dybs);
+    const dxb = dx + f4(b * dxbs);
+    const wb = wt + f4(b * pbs);
+    if (!accumulate) memory.fill(dxb + f4(c0 * hw), 0, f4((c1 - c0) * hw));
+    for (let p0 = 0; p0 < P; p0 += NB) {
+      const nb = min(NB, P - p0);
+      const subs = (nb + 7) >> 3;
+      fillCoords(sOy, sOx, p0, nb, ow);
+      for (let rr = r0; rr < r1; rr += 4) {
+        // Rows past K read the next floats of the weights; they are computed, never stored.
+        const a = wb + f4(rr);
+        for (let sb = 0; sb < subs; sb++) {
+          mkCols(a, f4(K), dyb + f4(p0 + sb * 8), f4(P), cout, sTile);
+          for (let r = 0; r < 4; r++) {
+            const dst = dxh + f4((rr - r0 + r) * NB + sb * 8);
+            v128.store(dst, v128.load(sTile + <usize> r * 32));
+            v128.store(dst, v128.load(sTile + <usize> r * 32, 16), 16);
+          }
+        }
+      }
+      for (let ky = 0; ky < k; ky++) {
+        for (let kx = 0; kx < k; kx++) {
+          fillOffsets(sOffs, sOy, sOx, nb, sIy, sIx, ky, kx, oh, ow, w);
+          for (let ci = c0; ci < c1; ci++) {
+            const row = ci * kk2 + ky * k + kx - r0;
+            const src = dxh + f4(row * NB);
+            const dst = dxb + f4(ci * hw);
+            for (let j = 0; j < nb; j++) {
+              const o = load<i32>(sOffs + f4(j));
+              if (o >= 0) {
+                const d = dst + f4(o);
+                store<f32>(d, load<f32>(d) + load<f32>(src + f4(j)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward weight: dW[co][kk] = Σ_p dY[co][p] · X̂[kk][p] and dbias[co] = Σ_p dY[co][p],
+ * overwriting the gradients of every fit. Threads split kk in groups of 8 (and co for bias).
+ */
+export function conv_bwd_weight(
+  x: usize,
+  xbs: i32,
+  cin: i32,
+  h: i32,
+  w: i32,
+  dy: usize,
+  dybs: i32,
+  cout: i32,
+  oh: i32,
+  ow: i32,
+  gw: usize,
+  gbias: usize,
+  pbs: i32,
+  k: i32,
+  stride: i32,
+  pad: i32,
+  padding: i32,
+  batch: i32,
+  scratch: usize,
+  tid: i32,
+  nth: i32,
+): void {
+  const kk2 = k * k;
+  const K = cin * kk2;
+  const P = oh * ow;
+  const hw = h * w;
+  const groups = (K + 7) >> 3;
+  const g0 = part(groups, tid, nth);
+  const g1 = part(groups, tid + 1, nth);
+  const sTile = scratch;
+  const sIy = scratchIyTab(scratch);
+  const sIx = scratchIxTab(scratch, k, oh);
+  const sOy = scratchOyj(scratch, k, oh, ow);
+  const sOx = sOy + f4(PC);
+  const sPack = scratchPack(scratch, k, oh, ow, PC);
+  fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
+  const groupBytes = <usize> PC * 32;
+  for (let b = 0; b < batch; b++) {
+    const xb = x + f4(b * xbs);
+    const dyb = dy + f4(b * dybs);
+    const gwb = gw + f4(b * pbs);
+    if (g0 < g1) {
+      for (let pc0 = 0; pc0 < P; pc0 += PC) {
+        const pcn = min(PC, P - pc0);
+        fillCoords(sOy, sOx, pc0, pcn, ow);
+        // Pack X̂ᵀ for this thread's kk groups: [group][p][8 lanes].
+        for (let g = g0; g < g1; g++) {
+          const gbase = sPack + <usize> (g - g0) * groupBytes;
+          for (let lane = 0; lane < 8; lane++) {
+            const kk = g * 8 + lane;
+            const dst = gbase + f4(lane);
+            if (kk >= K) {
+              for (let p = 0; p < pcn; p++) store<f32>(dst + <usize> p * 32, 0);
+              continue;
+            }
+            const ci = kk / kk2;
+            const rem = kk - ci * kk2;
+            const ky = rem / k;
+            const kx = rem - ky * k;
+            const src = xb + f4(ci * hw);
+            const iyRow = sIy + f4(ky * oh);
+            const ixRow = sIx + f4(kx * ow);
+            for (let p = 0; p < pcn; p++) {
+              const iy = load<i32>(iyRow + f4(load<i32>(sOy + f4(p))));
+              const ix = load<i32>(ixRow + f4(load<i32>(sOx + f4(p))));
+              const v: f32 = iy >= 0 && ix >= 0 ? load<f32>(src + f4(iy * w + ix)) : 0;
+              store<f32>(dst + <usize> p * 32, v);
+            }
+          }
+        }
+        for (let g = g0; g < g1; g++) {
+          const lanes = min(8, K - g * 8);
+          const bp = sPack + <usize> (g - g0) * groupBytes;
+          for (let co0 = 0; co0 < cout; co0 += 4) {
+            const a0 = dyb + f4(co0 * P + pc0);
+            const a1 = dyb + f4(min(co0 + 1, cout - 1) * P + pc0);
+            const a2 = dyb + f4(min(co0 + 2, cout - 1) * P + pc0);
+            const a3 = dyb + f4(min(co0 + 3, cout - 1) * P + pc0);
+            mkRows(a0, a1, a2, a3, bp, 32, pcn, sTile);
+            const rows = min(4, cout - co0);
+            for (let r = 0; r < rows; r++) {
+              const dst = gwb + f4((co0 + r) * K + g * 8);
+              const src = sTile + <usize> r * 32;
+              if (pc0 == 0) {
+                for (let j = 0; j < lanes; j++) store<f32>(dst + f4(j), load<f32>(src + f4(j)));
+              } else {
+                for (let j = 0; j < lanes; j++) {
+                  store<f32>(dst + f4(j), load<f32>(dst + f4(j)) + load<f32>(src + f4(j)));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    if (gbias != 0) {
+      const q0 = part(cout, tid, nth);
+      const q1 = part(cout, tid + 1, nth);
+      for (let co = q0; co < q1; co++) {
+        const row = dyb + f4(co * P);
+        let acc = f32x4.splat(0);
+        let p = 0;
+        for (; p + 4 <= P; p += 4) acc = f32x4.add(acc, v128.load(row + f4(p)));
+        let sum: f64 = <f64> f32x4.extract_lane(acc, 0) + <f64> f32x4.extract_lane(acc, 1) +
+          <f64> f32x4.extract_lane(acc, 2) + <f64> f32x4.extract_lane(acc, 3);
+        for (; p < P; p++) sum += <f64> load<f32>(row + f4(p));
+        store<f32>(gbias + f4(b * pbs + co), <f32> sum);
+      }
+    }
+  }
+}

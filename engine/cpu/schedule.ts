@@ -1,0 +1,453 @@
+/**
+ * Turns a {@link Plan}'s steps into calls of the wasm kernels (engine/cpu/assembly): each step
+ * becomes a closure `(tid, nth, step) => void` with every address and size resolved once, so a
+ * training step is a loop over closures with a barrier after each.
+ *
+ * @module
+ */
+import type { Activation } from "../../models/graph.ts";
+import type { Plan, Step, View } from "../plan.ts";
+import { type MemoryLayout, planSteps } from "./memory.ts";
+
+/** The kernel exports of kernels.wasm (all arguments are numbers: byte addresses, sizes). */
+export type Kernels = Record<string, (...args: number[]) => number | void>;
+
+/** One scheduled kernel: thread `tid` of `nth` does its share for training step `step`. */
+export type Launch = (tid: number, nth: number, step: number) => void;
+
+const ACT_CODES: Record<Activation, number> = {
+  none: 0,
+  leaky_relu: 1,
+  relu: 2,
+  swish: 3,
+  elu: 4,
+  sigmoid: 5,
+};
+const PAD_CODES = { reflection: 0, zero: 1, replicate: 2 } as const;
+
+function kernel(k: Kernels, name: string): (...args: number[]) => number | void {
+  const f = k[name];
+  if (typeof f !== "function") {
+    throw new Error(
+      `engine/cpu/schedule.ts: expected kernels.wasm to export ${name} but it does not`,
+    );
+  }
+  return f;
+}
+
+/**
+ * Compiles the launches of a list of steps. `indexOf` gives a step's index in
+ * {@link planSteps} (to find its constants in the layout).
+ */
+export function scheduleSteps(
+  plan: Plan,
+  steps: readonly Step[],
+  layout: MemoryLayout,
+  k: Kernels,
+): Launch[] {
+  const all = planSteps(plan);
+  const batch = plan.batch;
+  const pbs = plan.paramsPerFit;
+  const addr = (v: View): number => layout.arenas[v.arena] + 4 * v.offset;
+  const param = (offset: number): number => layout.arenas.param + 4 * offset;
+  const grad = (offset: number): number => layout.arenas.grad + 4 * offset;
+  const scalar = (offset: number): number => layout.arenas.scalars + 4 * offset;
+  const stats = (offset: number): number => layout.arenas.stats + 4 * offset;
+  const scratch = (tid: number): number => layout.scratch + tid * layout.scratchBytes;
+  const numel = (v: View): number => v.c * v.h * v.w;
+
+  return steps.map((s): Launch => {
+    switch (s.kind) {
+      case "conv": {
+        const f = kernel(k, "conv_fwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          s.x.c,
+          s.x.h,
+          s.x.w,
+          addr(s.y),
+          s.y.batchStride,
+          s.y.c,
+          s.y.h,
+          s.y.w,
+          param(s.weight.offset),
+          s.bias ? param(s.bias.offset) : 0,
+          pbs,
+          s.k,
+          s.stride,
+          PAD_CODES[s.pad],
+          s.padding ?? (s.k - 1) >> 1,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, scratch(tid), tid, nth);
+      }
+      case "conv_bwd_data": {
+        const f = kernel(k, "conv_bwd_data");
+        const a = [
+          addr(s.dy),
+          s.dy.batchStride,
+          s.dy.c,
+          s.dy.h,
+          s.dy.w,
+          addr(s.dx),
+          s.dx.batchStride,
+          s.dx.c,
+          s.dx.h,
+          s.dx.w,
+          param(s.weight.offset),
+          pbs,
+          s.k,
+          s.stride,
+          PAD_CODES[s.pad],
+          s.padding ?? (s.k - 1) >> 1,
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, scratch(tid), tid, nth);
+      }
+      case "conv_bwd_weight": {
+        const f = kernel(k, "conv_bwd_weight");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          s.x.c,
+          s.x.h,
+          s.x.w,
+          addr(s.dy),
+          s.dy.batchStride,
+          s.dy.c,
+          s.dy.h,
+          s.dy.w,
+          grad(s.weight.offset),
+          s.bias ? grad(s.bias.offset) : 0,
+          pbs,
+          s.k,
+          s.stride,
+          PAD_CODES[s.pad],
+          s.padding ?? (s.k - 1) >> 1,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, scratch(tid), tid, nth);
+      }
+      case "bn_act": {
+        const f = kernel(k, "bn_act_fwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          s.x.c,
+          s.x.h * s.x.w,
+          param(s.gamma.offset),
+          param(s.beta.offset),
+          pbs,
+          stats(s.stats.offset),
+          s.stats.batchStride,
+          s.stats.channels,
+          ACT_CODES[s.act],
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "bn_act_bwd": {
+        const f = kernel(k, "bn_act_bwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.dy),
+          s.dy.batchStride,
+          addr(s.dx),
+          s.dx.batchStride,
+          s.x.c,
+          s.x.h * s.x.w,
+          param(s.gamma.offset),
+          param(s.beta.offset),
+          pbs,
+          stats(s.stats.offset),
+          s.stats.batchStride,
+          s.stats.channels,
+          ACT_CODES[s.act],
+          grad(s.gamma.offset),
+          grad(s.beta.offset),
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "act": {
+        const f = kernel(k, "act_fwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          s.x.c,
+          s.x.h * s.x.w,
+          ACT_CODES[s.act],
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "act_bwd": {
+        const f = kernel(k, "act_bwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          addr(s.dy),
+          s.dy.batchStride,
+          addr(s.dx),
+          s.dx.batchStride,
+          s.x.c,
+          s.x.h * s.x.w,
+          ACT_CODES[s.act],
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "pool": {
+        const f = kernel(k, "pool_fwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          s.x.c,
+          s.x.h,
+          s.x.w,
+          s.mode === "avg" ? 0 : 1,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "pool_bwd": {
+        const f = kernel(k, "pool_bwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.dy),
+          s.dy.batchStride,
+          addr(s.dx),
+          s.dx.batchStride,
+          s.x.c,
+          s.x.h,
+          s.x.w,
+          s.mode === "avg" ? 0 : 1,
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "upsample": {
+        const f = kernel(k, "upsample_fwd");
+        const a = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          s.x.c,
+          s.x.h,
+          s.x.w,
+          s.y.h,
+          s.y.w,
+          s.mode === "nearest" ? 0 : 1,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "upsample_bwd": {
+        const f = kernel(k, "upsample_bwd");
+        const a = [
+          addr(s.dy),
+          s.dy.batchStride,
+          addr(s.dx),
+          s.dx.batchStride,
+          s.dx.c,
+          s.dx.h,
+          s.dx.w,
+          s.dy.h,
+          s.dy.w,
+          s.mode === "nearest" ? 0 : 1,
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "crop_copy":
+      case "crop_copy_bwd": {
+        const f = kernel(k, "crop");
+        const big = s.kind === "crop_copy" ? s.x : s.dx;
+        const small = s.kind === "crop_copy" ? s.y : s.dy;
+        const a = [
+          addr(big),
+          big.batchStride,
+          addr(small),
+          small.batchStride,
+          big.c,
+          big.h,
+          big.w,
+          small.h,
+          small.w,
+          s.kind === "crop_copy" ? 0 : 1,
+          s.kind === "crop_copy_bwd" && s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "add": {
+        const f = kernel(k, "add_fwd");
+        const a = [
+          addr(s.a),
+          s.a.batchStride,
+          addr(s.b),
+          s.b.batchStride,
+          addr(s.y),
+          s.y.batchStride,
+          numel(s.y),
+          0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "copy_grad": {
+        const f = kernel(k, "add_fwd");
+        const a = [
+          addr(s.dy),
+          s.dy.batchStride,
+          0,
+          0,
+          addr(s.dx),
+          s.dx.batchStride,
+          numel(s.dx),
+          s.accumulate ? 1 : 0,
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "resample_down":
+      case "resample_down_bwd": {
+        const fwd = s.kind === "resample_down";
+        const f = kernel(k, fwd ? "resample_fwd" : "resample_bwd");
+        const taps = layout.taps[all.indexOf(s)];
+        if (taps === undefined) {
+          throw new Error(
+            "engine/cpu/schedule.ts: expected the resampling step to be part of the plan but it is not",
+          );
+        }
+        const big = fwd ? s.x : s.dx;
+        const small = fwd ? s.y : s.dy;
+        const head = [
+          addr(fwd ? s.x : s.dy),
+          (fwd ? s.x : s.dy).batchStride,
+          addr(fwd ? s.y : s.dx),
+          (fwd ? s.y : s.dx).batchStride,
+          big.c,
+          big.h,
+          big.w,
+          small.h,
+          small.w,
+          s.factor,
+          taps,
+          s.taps.length,
+          s.pad,
+        ];
+        const a = fwd ? [...head, batch] : [...head, s.accumulate ? 1 : 0, batch];
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "input_noise": {
+        const f = kernel(k, "input_noise");
+        const a = [
+          addr(s.z0),
+          s.z0.batchStride,
+          addr(s.z),
+          s.z.batchStride,
+          numel(s.z),
+          s.std,
+          layout.seeds,
+        ] as const;
+        return (tid, nth, step) => f(...a, step, batch, tid, nth);
+      }
+      case "mse_loss": {
+        const f = kernel(k, "mse_loss");
+        const a = [
+          addr(s.pred),
+          s.pred.batchStride,
+          addr(s.target),
+          s.target.batchStride,
+          s.mask ? addr(s.mask) : 0,
+          s.mask ? s.mask.batchStride : 0,
+          addr(s.dpred),
+          s.dpred.batchStride,
+          s.pred.c,
+          s.pred.h * s.pred.w,
+          scalar(s.lossOffset),
+          batch,
+        ] as const;
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "adam": {
+        const f = kernel(k, "adam");
+        const { arenas } = layout;
+        const { lr, beta1, beta2, eps, size } = s;
+        return (tid, nth, step) => {
+          // PyTorch Adam: bias corrections with t = step + 1.
+          const t = step + 1;
+          const stepSize = lr / (1 - beta1 ** t);
+          const invSqrtBc2 = 1 / Math.sqrt(1 - beta2 ** t);
+          f(
+            arenas.param,
+            arenas.grad,
+            arenas.adamM,
+            arenas.adamV,
+            size,
+            stepSize,
+            beta1,
+            beta2,
+            eps,
+            invSqrtBc2,
+            tid,
+            nth,
+          );
+        };
+      }
+      case "ema": {
+        const f = kernel(k, "ema");
+        const a = [addr(s.x), s.x.batchStride, addr(s.ema), s.ema.batchStride, numel(s.x), s.decay];
+        return (tid, nth, step) => f(...a, step === 0 ? 1 : 0, batch, tid, nth);
+      }
+      case "psnr": {
+        const f = kernel(k, "psnr");
+        const a = [
+          addr(s.a),
+          s.a.batchStride,
+          addr(s.b),
+          s.b.batchStride,
+          numel(s.a),
+          scalar(s.offset),
+          batch,
+        ];
+        return (tid, nth) => f(...a, tid, nth);
+      }
+      case "wmv": {
+        const f = kernel(k, "wmv");
+        const n = numel(s.x);
+        const head = [
+          addr(s.x),
+          s.x.batchStride,
+          addr(s.ring),
+          n,
+          s.ring.batchStride,
+          s.window,
+          addr(s.best),
+          s.best.batchStride,
+          n,
+        ];
+        const tail = [scalar(s.varOffset), scalar(s.minOffset), scalar(s.argminOffset), batch];
+        return (tid, nth, step) => f(...head, step, ...tail, tid, nth);
+      }
+    }
+  });
+}

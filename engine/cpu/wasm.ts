@@ -1,0 +1,31 @@
+/**
+ * Loads the compiled kernels (engine/cpu/kernels.wasm). When the file is missing (a fresh
+ * checkout before `deno task build:wasm`) it compiles them from source in memory and tries to
+ * cache the result next to this file.
+ *
+ * @module
+ */
+import { compileKernels, KERNELS_WASM_URL } from "./build.ts";
+
+let cached: Promise<WebAssembly.Module> | undefined;
+
+async function kernelBytes(): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await Deno.readFile(KERNELS_WASM_URL);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const bytes = new Uint8Array(await compileKernels());
+  try {
+    await Deno.writeFile(KERNELS_WASM_URL, bytes);
+  } catch {
+    // A read-only checkout still works; it just compiles again next time.
+  }
+  return bytes;
+}
+
+/** The compiled kernel module (compiled once per process). */
+export function loadKernelModule(): Promise<WebAssembly.Module> {
+  cached ??= kernelBytes().then((bytes) => WebAssembly.compile(bytes));
+  return cached;
+}
