@@ -241,6 +241,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     if (NET_KEYS[arch].includes(key)) net[key] = value;
   }
   Object.assign(net, o.net ?? {});
+  fitLevels(net, o.net);
   if (o.input !== undefined && !INPUTS.includes(o.input)) {
     fail(`one of ${INPUTS.join(", ")}`, "input", o.input);
   }
@@ -319,6 +320,30 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     earlyStop,
     mask: o.mask,
   };
+}
+
+const PER_LEVEL_KEYS = [
+  "channelsUp",
+  "channelsSkip",
+  "filterSizeDown",
+  "filterSizeUp",
+  "upsampleMode",
+  "downsampleMode",
+];
+
+/**
+ * When the user's `channelsDown` has another number of levels than the preset, the preset's
+ * per-level lists the user did not set are fitted to it: the first (finest) levels are kept,
+ * and the last entry repeats if the user asked for more levels.
+ */
+function fitLevels(net: Record<string, unknown>, user: Readonly<NetOptions> | undefined): void {
+  const levels = Array.isArray(net.channelsDown) ? net.channelsDown.length : undefined;
+  if (levels === undefined || !user?.channelsDown) return;
+  for (const key of PER_LEVEL_KEYS) {
+    const value = net[key];
+    if (key in user || !Array.isArray(value) || value.length === levels) continue;
+    net[key] = Array.from({ length: levels }, (_, i) => value[Math.min(i, value.length - 1)]);
+  }
 }
 
 /** Builds the generator of a resolved fit for `inputChannels` → `outputChannels`. */

@@ -1,6 +1,7 @@
 import { deepStrictEqual as deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import type { StepScalars, Trainer } from "../engine/backend.ts";
 import type { Plan } from "../engine/plan.ts";
+import { ReferenceTrainer } from "../engine/reference.ts";
 import { average } from "../ops/average.ts";
 import { addGaussianNoise } from "../ops/degrade.ts";
 import {
@@ -110,6 +111,16 @@ Deno.test("resolveFitOptions() lets the user override any field of the preset", 
   ]);
   deepEqual(fit.net.channelsDown, [8, 8]);
   deepEqual(fit.net.upsampleMode, "bilinear"); // the rest of the preset stays
+  deepEqual(fit.net.channelsSkip, [4, 4]); // per-level lists follow the new level count
+  const flash = resolveFitOptions({ task: "flash", net: { channelsDown: [8, 8, 8, 8, 8, 8] } });
+  deepEqual(flash.net.upsampleMode, [
+    "nearest",
+    "nearest",
+    "bilinear",
+    "bilinear",
+    "bilinear",
+    "bilinear",
+  ]);
   deepEqual(fit.earlyStop, { window: 100, patience: 50 });
   // another arch keeps only the preset options it understands
   const hourglass = resolveFitOptions({ task: "denoise", arch: "hourglass" });
@@ -279,30 +290,171 @@ Deno.test("dipFit() declares the slots each task reads", () => {
   deepEqual(dipFit({ task: "sr" }).writes, ["image"]);
 });
 
-Deno.test("dipFit op reports iterations, engine and PSNR against the clean slot", async () => {
+Deno.test("the fit loop reports progress and the PSNR of the result against a reference", async () => {
   const calls: string[] = [];
   const clean = smoothImage(3, 8, 8);
-  const op = dipFit({ task: "denoise", ...TINY, iterations: 4, checkEvery: 2 });
-  const events: ProgressEvent[] = [];
-  // the op uses the real engine; here the loop is checked through fitImage's hooks instead
-  equal(op.kind, "dipFit");
   const fit = resolveFitOptions({ task: "denoise", ...TINY, iterations: 4, checkEvery: 2 });
+  const events: ProgressEvent[] = [];
   const result = await fitImage({ observation: clean, clean }, fit, {
     createTrainer: scriptedTrainer({}, calls),
     emit: (e) => events.push(e),
     name: "card",
   });
-  deepEqual(events.map((e) => e.type === "fit" ? e.step : -1), [2, 4]);
-  // the scripted output is 0.5 everywhere (EMA buffer), so the PSNR is known in closed form
+  deepEqual(events.map((e) => (e.type === "fit" ? [e.name, e.step, e.total] : [])), [
+    ["card", 2, 4],
+    ["card", 4, 4],
+  ]);
+  // the scripted EMA buffer is 0.5 everywhere, so the PSNR is known in closed form
   let mse = 0;
   for (const v of clean.data) mse += (v - 0.5) ** 2;
   mse /= clean.data.length;
   ok(Math.abs(result.psnr! - 10 * Math.log10(1 / mse)) < 1e-3);
   ok(calls.includes("read ema@4"));
-  void context;
-  void frameOf;
-  void saveImage;
-  void addGaussianNoise;
-  void psnr;
-  void rejects;
+});
+
+// ---- real fits on the reference engine (tiny nets, tiny odd-sized images) --------------------
+
+Deno.test("every task restores to exactly the input size (odd sizes, gray and RGB)", async () => {
+  const cases: {
+    options: DipFitOptions;
+    slots: Record<string, Image>;
+    size: [number, number, number];
+  }[] = [
+    { options: { task: "denoise" }, slots: { image: smoothImage(3, 9, 11) }, size: [3, 9, 11] },
+    { options: { task: "jpeg" }, slots: { image: smoothImage(1, 7, 5) }, size: [1, 7, 5] },
+    // SR: the LR observation is 5×7, the output ×2
+    {
+      options: { task: "sr", factor: 2 },
+      slots: { image: smoothImage(1, 5, 7) },
+      size: [1, 10, 14],
+    },
+    {
+      options: { task: "inpaint" },
+      slots: {
+        image: smoothImage(3, 9, 7),
+        mask: makeImage(1, 9, 7, new Float32Array(63).map((_, i) => (i % 3 === 0 ? 0 : 1))),
+      },
+      size: [3, 9, 7],
+    },
+    {
+      options: { task: "flash" },
+      slots: { image: smoothImage(3, 6, 9, "noflash"), guide: smoothImage(3, 6, 9, "flash") },
+      size: [3, 6, 9],
+    },
+  ];
+  for (const { options, slots, size } of cases) {
+    const op = dipFit({ ...options, ...TINY, iterations: 2 } as DipFitOptions);
+    const frame = await op.run(frameOf(slots), context());
+    const image = frame.slots.image!;
+    deepEqual([image.channels, image.height, image.width], size, options.task);
+    ok(image.data.every((v) => Number.isFinite(v) && v >= 0 && v <= 1), options.task);
+    deepEqual([frame.meta.info.iterations, frame.meta.info.engine], [2, "reference"]);
+    for (const [name, slot] of Object.entries(slots)) {
+      if (name !== "image") equal(frame.slots[name], slot); // other slots are kept
+    }
+  }
+});
+
+Deno.test("inpainting reads its mask from a file when given one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const maskPath = `${dir}/mask.png`;
+    await saveImage(
+      makeImage(1, 6, 6, new Float32Array(36).map((_, i) => (i < 18 ? 1 : 0))),
+      maskPath,
+    );
+    const op = dipFit({ task: "inpaint", mask: maskPath, ...TINY, iterations: 1 });
+    const frame = await op.run(frameOf({ image: smoothImage(1, 6, 6) }), context());
+    deepEqual([frame.slots.image!.height, frame.slots.image!.width], [6, 6]);
+    await rejects(
+      dipFit({ task: "inpaint", mask: `${dir}/absent.png`, ...TINY, iterations: 1 }).run(
+        frameOf({ image: smoothImage(1, 6, 6) }),
+        context(),
+      ),
+      /absent\.png/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("average of n runs equals the mean of the n single fits with those seeds", async () => {
+  const observation = smoothImage(3, 8, 8);
+  const base = { task: "denoise", ...TINY, iterations: 3, seed: 11 } as const;
+  const averaged = await fitImage({ observation }, resolveFitOptions({ ...base, runs: 2 }));
+  const first = await fitImage({ observation }, resolveFitOptions({ ...base, seed: 11 }));
+  const second = await fitImage({ observation }, resolveFitOptions({ ...base, seed: 12 }));
+  equal(averaged.runs.length, 2);
+  let differs = false;
+  for (let i = 0; i < observation.data.length; i++) {
+    const mean = (first.image.data[i]! + second.image.data[i]!) / 2;
+    ok(Math.abs(averaged.image.data[i]! - mean) < 1e-5, `pixel ${i}`);
+    differs ||= Math.abs(first.image.data[i]! - second.image.data[i]!) > 1e-4;
+  }
+  ok(differs, "two seeds should give two different fits");
+  // batching one at a time gives the same average
+  const sequential = await fitImage(
+    { observation },
+    resolveFitOptions({ ...base, runs: 2, batch: 1 }),
+  );
+  for (let i = 0; i < observation.data.length; i++) {
+    ok(Math.abs(sequential.image.data[i]! - averaged.image.data[i]!) < 1e-5);
+  }
+});
+
+Deno.test("backtracking on the reference engine puts back the parameters of the last snapshot", async () => {
+  const observation = smoothImage(1, 8, 8);
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 8,
+    checkEvery: 2,
+    backtracking: true,
+  });
+  const events: string[] = [];
+  let checks = 0;
+  const result = await fitImage({ observation }, fit, {
+    createTrainer: async (plan) => {
+      const trainer = new ReferenceTrainer(plan);
+      let snapshot: Float32Array | undefined;
+      const { snapshot: take, restore, readScalars } = trainer;
+      trainer.snapshot = () => {
+        take.call(trainer);
+        snapshot = trainer.arenas.param.slice();
+        events.push("snapshot");
+      };
+      trainer.restore = () => {
+        const before = trainer.arenas.param.slice();
+        restore.call(trainer);
+        const back = trainer.arenas.param.every((v, i) => v === snapshot![i]);
+        const moved = before.some((v, i) => v !== snapshot![i]);
+        events.push(`restore ${back && moved ? "to the snapshot" : "wrong"}`);
+      };
+      // The third check reports a 30 dB collapse of the observed PSNR.
+      trainer.readScalars = async () => {
+        const s = await readScalars.call(trainer);
+        if (checks++ === 2) s.psnrObserved[0] = s.psnrObserved[0]! - 30;
+        return s;
+      };
+      return await Promise.resolve(trainer);
+    },
+  });
+  deepEqual(events, ["snapshot", "snapshot", "restore to the snapshot", "snapshot"]);
+  equal(result.restores, 1);
+});
+
+Deno.test("a short denoising fit beats the noisy input on a generated image", async () => {
+  const clean = smoothImage(3, 16, 16);
+  const noisy = addGaussianNoise(clean, 50, 1);
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 60,
+    checkEvery: 20,
+    ema: 0,
+  });
+  const result = await fitImage({ observation: noisy, clean }, fit);
+  const before = psnr(noisy, clean);
+  ok(result.psnr! > before + 5, `PSNR ${result.psnr} vs noisy ${before}`);
+  ok(result.bestPsnr! >= result.psnr!);
 });
