@@ -11,13 +11,16 @@
  */
 import { deflateSync, inflateSync } from "node:zlib";
 import { InputError } from "../pipeline/errors.ts";
+import type { Image } from "./image.ts";
 
 /** The eight bytes every PNG file starts with. */
 export const PNG_SIGNATURE: Uint8Array = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
 
 /** What {@link decodePng} returns: planar CHW samples in [0, 1] plus the file's own layout. */
 export interface DecodedPng {
+  /** Width in pixels. */
   readonly width: number;
+  /** Height in pixels. */
   readonly height: number;
   /** 1 for gray and gray+alpha files (unless `keepGray` is false), else 3. */
   readonly channels: 1 | 3;
@@ -312,13 +315,8 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   return out;
 }
 
-/** What {@link encodePng} needs: planar CHW floats (clamped to [0, 1] when written). */
-export interface PngSource {
-  readonly channels: 1 | 3;
-  readonly width: number;
-  readonly height: number;
-  readonly data: Float32Array;
-}
+/** What {@link encodePng} needs of an image: planar CHW floats (clamped to [0, 1] when written). */
+export type PngSource = Pick<Image, "channels" | "width" | "height" | "data">;
 
 /**
  * Encodes planar CHW floats as an 8- or 16-bit gray (1 channel) or RGB (3 channels) PNG.
