@@ -44,6 +44,10 @@ export interface WebGpuTrainer extends Trainer {
   readonly pipelineCount: number;
   /** Dispatches per training step. */
   readonly dispatchesPerStep: number;
+  /** Reads a whole arena (tests and debugging; waits for the queue). */
+  readArena(name: Arena): Promise<Float32Array>;
+  /** Overwrites an arena from float `offset` (tests and debugging). */
+  writeArena(name: Arena, data: Float32Array, offset?: number): void;
 }
 
 interface Launch {
@@ -111,7 +115,11 @@ export async function createWebGpuTrainer(
     ...stepKernels(plan.update),
     stepCounterKernel(),
   ];
-  const evalKernels = stepKernels(plan.forward.filter((s) => s.kind !== "input_noise"));
+  // Forward without noise: z = z0 by a copy kernel (a buffer cannot be copied onto itself).
+  const evalKernels = stepKernels([
+    { kind: "input_noise", z0: plan.io.z0, z: plan.io.z, std: 0 },
+    ...plan.forward.filter((s) => s.kind !== "input_noise"),
+  ]);
   const scratchFloats = Math.max(4, ...trainKernels.map((k) => k.scratchFloats));
 
   const bytes = (floats: number) => Math.max(16, Math.ceil(floats / 4) * 16);
@@ -207,6 +215,7 @@ class GpuTrainer implements WebGpuTrainer {
   #steps = 0;
   #snapshot?: Map<Arena, GPUBuffer>;
   #staging: GPUBuffer[] = [];
+  #error?: string;
 
   constructor(
     readonly plan: Plan,
@@ -221,6 +230,16 @@ class GpuTrainer implements WebGpuTrainer {
     this.compileSeconds = stats.compileSeconds;
     this.pipelineCount = stats.pipelineCount;
     this.setNoiseSeeds(Array.from({ length: plan.batch }, (_, b) => b));
+    device.addEventListener("uncapturederror", (e) => {
+      this.#error ??= (e as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  /** Throws the first device error seen (a failed submission leaves the arenas stale). */
+  #check(caller: string): void {
+    if (this.#error) {
+      throw new Error(`WebGpuTrainer.${caller}: the device reported an error: ${this.#error}`);
+    }
   }
 
   get dispatchesPerStep(): number {
@@ -348,6 +367,7 @@ class GpuTrainer implements WebGpuTrainer {
     }
     this.device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ, 0, size);
+    this.#check("read");
     const out = new Float32Array(staging.getMappedRange(0, size).slice(0, total * 4));
     staging.unmap();
     this.#staging.push(staging);
@@ -419,13 +439,8 @@ class GpuTrainer implements WebGpuTrainer {
   }
 
   evaluate(): Promise<Float32Array> {
-    const { z0, z, output } = this.plan.io;
+    const { output } = this.plan.io;
     const enc = this.device.createCommandEncoder({ label: "evaluate" });
-    if (z0.arena !== z.arena || z0.offset !== z.offset) {
-      for (const [[from, n], [to]] of zip(this.#fitRanges(z0), this.#fitRanges(z))) {
-        enc.copyBufferToBuffer(this.#buf(z0.arena), from * 4, this.#buf(z.arena), to * 4, n * 4);
-      }
-    }
     this.#encode(enc, this.evalLaunches, 1);
     return this.#readRanges(output.arena, this.#fitRanges(output), enc);
   }
@@ -436,8 +451,4 @@ class GpuTrainer implements WebGpuTrainer {
     for (const b of this.#staging) b.destroy();
     if (this.ownsDevice) this.device.destroy();
   }
-}
-
-function zip<A, B>(a: readonly A[], b: readonly B[]): [A, B][] {
-  return a.map((x, i) => [x, b[i]!]);
 }
