@@ -15,12 +15,25 @@
 import { type Command, EXIT, UsageError } from "./cli/common.ts";
 import { command as bench } from "./cli/bench.ts";
 import { command as degrade } from "./cli/degrade.ts";
+import { command as denoise } from "./cli/denoise.ts";
+import { command as inpaint } from "./cli/inpaint.ts";
 import { command as metrics } from "./cli/metrics.ts";
+import { command as restoreFlash } from "./cli/restore_flash.ts";
 import { command as run } from "./cli/run.ts";
+import { command as sr } from "./cli/sr.ts";
 import { InputError, RecipeError } from "./pipeline/errors.ts";
 
 /** Every subcommand, in the order the help lists them. Add a new one here. */
-export const COMMANDS: readonly Command[] = [run, degrade, metrics, bench];
+export const COMMANDS: readonly Command[] = [
+  run,
+  degrade,
+  metrics,
+  denoise,
+  sr,
+  inpaint,
+  restoreFlash,
+  bench,
+];
 
 const HELP = `dipline — Deep Image Prior restoration pipelines
 

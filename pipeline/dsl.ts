@@ -17,7 +17,9 @@
  *
  * @module
  */
+import { average, type AverageOptions } from "../ops/average.ts";
 import { degradeOp, type DegradeSpec } from "../ops/degrade.ts";
+import { dipFit, type DipFitOptions } from "../ops/dip_fit.ts";
 import { metricsOp, type MetricsOpOptions } from "../ops/metrics.ts";
 import { saveOp, type SaveOpOptions } from "../ops/save.ts";
 import { RecipeError } from "./errors.ts";
@@ -115,6 +117,19 @@ export class Pipeline {
    */
   save(pattern: string, options: SaveOpOptions = {}): Pipeline {
     return this.add("save", () => saveOp(pattern, options));
+  }
+
+  /**
+   * Restores slot "image" with Deep Image Prior (ops/dip_fit.ts): `task` is `denoise`, `sr`,
+   * `inpaint`, `jpeg` or `flash`; every other option defaults to the task's reference preset.
+   */
+  dipFit(options: DipFitOptions): Pipeline {
+    return this.add("dipFit", () => dipFit(options));
+  }
+
+  /** Averages `runs` fits of the preceding dipFit with seeds seed, seed + 1, … (batched). */
+  average(options: AverageOptions): Pipeline {
+    return this.add("average", () => average(options));
   }
 
   /** Expands and validates the recipe. @throws {RecipeError} when an op reads a missing slot */
