@@ -488,7 +488,10 @@ export async function fitImage(
 
   // Pad the observation so the output (× f) is a multiple of the network's size multiple.
   const multiple = network.sizeMultiple / gcd(network.sizeMultiple, f);
-  const padding = paddingToMultiple(x0.height, x0.width, multiple);
+  // Every level must keep at least 2 pixels (a reflection-padded 3×3 conv needs them): the
+  // output is at least 2 × sizeMultiple on each side (the reference crashes below that, #57).
+  const minimum = Math.ceil((2 * network.sizeMultiple) / f);
+  const padding = paddingToMultiple(x0.height, x0.width, multiple, minimum);
   const padded = isPadded(padding);
   const target = padded ? reflectPad(x0, padding) : x0;
   const lossMask = padded ? paddedMask(x0.height, x0.width, padding, problem.mask) : problem.mask;

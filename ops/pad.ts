@@ -32,16 +32,23 @@ function checkPositiveInteger(name: string, value: number): void {
 }
 
 /**
- * The padding that brings `height × width` up to the next multiple of `multiple`, split as
- * evenly as possible (the extra pixel goes to the bottom/right), like the reference's centred
- * crops but growing instead of shrinking.
+ * The padding that brings `height × width` up to the next multiple of `multiple` (and to at
+ * least `minimum` on each side, rounded up to the multiple), split as evenly as possible (the
+ * extra pixel goes to the bottom/right), like the reference's centred crops but growing
+ * instead of shrinking.
  */
-export function paddingToMultiple(height: number, width: number, multiple: number): Padding {
+export function paddingToMultiple(
+  height: number,
+  width: number,
+  multiple: number,
+  minimum = 0,
+): Padding {
   checkPositiveInteger("height", height);
   checkPositiveInteger("width", width);
   checkPositiveInteger("multiple", multiple);
-  const extraH = (multiple - (height % multiple)) % multiple;
-  const extraW = (multiple - (width % multiple)) % multiple;
+  const target = (n: number) => Math.ceil(Math.max(n, minimum) / multiple) * multiple;
+  const extraH = target(height) - height;
+  const extraW = target(width) - width;
   const top = Math.floor(extraH / 2);
   const left = Math.floor(extraW / 2);
   return { top, bottom: extraH - top, left, right: extraW - left };

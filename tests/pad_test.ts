@@ -20,6 +20,8 @@ Deno.test("paddingToMultiple() grows odd sizes to the next multiple, split evenl
   deepEqual(paddingToMultiple(37, 53, 32), { top: 13, bottom: 14, left: 5, right: 6 });
   deepEqual(paddingToMultiple(64, 32, 32), { top: 0, bottom: 0, left: 0, right: 0 });
   deepEqual(isPadded(paddingToMultiple(64, 32, 32)), false);
+  // a minimum side (rounded up to the multiple) for images smaller than the network needs
+  deepEqual(paddingToMultiple(20, 70, 32, 64), { top: 22, bottom: 22, left: 13, right: 13 });
   deepEqual(scalePadding({ top: 1, bottom: 2, left: 0, right: 3 }, 4), {
     top: 4,
     bottom: 8,
