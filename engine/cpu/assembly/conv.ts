@@ -73,7 +73,7 @@ function mkRows(
  * C[4][8] = Σ_k A[k][0..4] ⊗ B[k][0..8]: the four A values of step k are adjacent at `a`
  * (then `as` bytes to the next k), B rows `bs` bytes apart. Tile row-major at `tile`.
  */
-function mkCols(a: usize, as: usize, b: usize, bs: usize, kn: i32, tile: usize): void {
+function mkCols(a: usize, aStride: usize, b: usize, bs: usize, kn: i32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -94,7 +94,7 @@ function mkCols(a: usize, as: usize, b: usize, bs: usize, kn: i32, tile: usize):
     c21 = fma(w2, b1, c21);
     c30 = fma(w3, b0, c30);
     c31 = fma(w3, b1, c31);
-    a += as;
+    a += aStride;
     b += bs;
   }
   v128.store(tile, c00);
