@@ -68,18 +68,34 @@ function nchw(x: Float32Array, s: Shape4): tf.Tensor4D {
   return tf.tensor4d(x, [s.n, s.c, s.h, s.w]);
 }
 
-/** Pads an NCHW tensor by p on each spatial side in the given mode (differentiable). */
+/** Source index of padded coordinate i (0 ≤ i < n + 2p) for reflection or replicate padding. */
+function padSource(i: number, n: number, p: number, mode: "reflection" | "replicate"): number {
+  const r = i - p;
+  if (mode === "replicate") return Math.min(n - 1, Math.max(0, r));
+  const a = Math.abs(r);
+  return a >= n ? 2 * n - 2 - a : a;
+}
+
+/**
+ * Pads an NCHW tensor by p on each spatial side. Reflection and replicate are gathers, which
+ * tf.grads differentiates correctly (tfjs' MirrorPad gradient only slices, dropping the
+ * reflected border's contribution); reflection is cross-checked against tf.mirrorPad.
+ */
 function padNchw(x: tf.Tensor4D, p: number, mode: OraclePad): tf.Tensor4D {
   if (p === 0) return x;
   const [, , h, w] = x.shape;
   if (mode === "zero") return tf.pad(x, [[0, 0], [0, 0], [p, p], [p, p]]);
-  if (mode === "reflection") return tf.mirrorPad(x, [[0, 0], [0, 0], [p, p], [p, p]], "reflect");
-  const clampIdx = (n: number) =>
-    tf.tensor1d(
-      Array.from({ length: n + 2 * p }, (_, i) => Math.min(n - 1, Math.max(0, i - p))),
-      "int32",
-    );
-  return tf.gather(tf.gather(x, clampIdx(h), 2), clampIdx(w), 3) as tf.Tensor4D;
+  const idx = (n: number) =>
+    tf.tensor1d(Array.from({ length: n + 2 * p }, (_, i) => padSource(i, n, p, mode)), "int32");
+  const y = tf.gather(tf.gather(x, idx(h), 2), idx(w), 3) as tf.Tensor4D;
+  if (mode === "reflection") {
+    const m = tf.mirrorPad(x, [[0, 0], [0, 0], [p, p], [p, p]], "reflect");
+    const diff = tf.max(tf.abs(tf.sub(m, y))).dataSync()[0]!;
+    if (diff > 0) {
+      throw new Error(`Oracle padNchw: gather reflection differs from tf.mirrorPad by ${diff}`);
+    }
+  }
+  return y;
 }
 
 function convNchw(
@@ -175,7 +191,7 @@ function actTensor(x: tf.Tensor, act: OracleAct): tf.Tensor {
     case "sigmoid":
       return tf.sigmoid(x);
     case "none":
-      return x;
+      return tf.mul(x, 1); // an op, so tf.grad has a path from x to y
   }
 }
 
