@@ -505,7 +505,7 @@ Deno.test("webgpu input_noise, adam, ema, psnr and wmv follow the oracle step by
   const sb = new PlanBuilder();
   const z0 = sb.view("io", 2, 3, 5, 3);
   const z = sb.view("io", 2, 3, 5);
-  const w = sb.param(23);
+  sb.param(23); // 23 parameters per fit for Adam
   const x = sb.view("act", 2, 3, 4);
   const e = sb.view("io", 2, 3, 4);
   const best = sb.view("io", 2, 3, 4);
@@ -559,7 +559,7 @@ Deno.test("webgpu input_noise, adam, ema, psnr and wmv follow the oracle step by
   const param = host.param.slice();
   const m = new Float32Array(param.length);
   const v = new Float32Array(param.length);
-  let emaHost = [readFit(host, e, 0), readFit(host, e, 1)];
+  const emaHost = [readFit(host, e, 0), readFit(host, e, 1)];
   const ringHost: Float32Array[][] = [[], []];
   const minHost = [Infinity, Infinity];
   const argHost = [0, 0];
