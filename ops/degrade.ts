@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { Image as ImageScriptImage } from "imagescript";
 import { createRequire } from "node:module";
 import fontPackage from "dejavu-fonts-ttf/package.json" with { type: "json" };
 import { InputError, RecipeError } from "../pipeline/errors.ts";
 import type { Frame, Op } from "../pipeline/types.ts";
 import { type Image, makeImage } from "./image.ts";
+import { renderTextRaster } from "./codecs.ts";
 import { decodeImage } from "./load.ts";
 import { encodeImage } from "./save.ts";
 
@@ -212,32 +212,12 @@ function maskFont(): Uint8Array {
   return fontBytes;
 }
 
-/** Renders one line of text with imagescript; returns its alpha coverage in [0, 1]. */
+/** Renders one line of text; returns its glyph coverage in [0, 1]. */
 async function renderLine(text: string, size: number): Promise<Image> {
-  // imagescript's font glue reads `Deno.core.encode`, which Deno 2 no longer exposes; lend
-  // it a TextEncoder-based stand-in for the duration of the call.
-  const deno = Deno as unknown as Record<string, unknown>;
-  const shim = !("core" in deno);
-  if (shim) {
-    const encoder = new TextEncoder();
-    const decoder = new TextDecoder();
-    Object.defineProperty(deno, "core", {
-      value: {
-        encode: (s: string) => encoder.encode(s),
-        decode: (b: Uint8Array) => decoder.decode(b),
-      },
-      configurable: true,
-    });
-  }
-  let rendered: ImageScriptImage;
-  try {
-    rendered = await ImageScriptImage.renderText(maskFont(), size, text, 0xffffffff);
-  } finally {
-    if (shim) delete deno.core;
-  }
+  const rendered = await renderTextRaster(maskFont(), size, text);
   const plane = rendered.width * rendered.height;
   const alpha = new Float32Array(plane);
-  for (let i = 0; i < plane; i++) alpha[i] = rendered.bitmap[i * 4 + 3]! / 255;
+  for (let i = 0; i < plane; i++) alpha[i] = rendered.data[i * 4 + 3]! / 255;
   return makeImage(1, rendered.height, rendered.width, alpha, "text");
 }
 

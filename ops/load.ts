@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { type Frame as ImageScriptFrame, GIF, Image as ImageScriptImage } from "imagescript";
 import { InputError } from "../pipeline/errors.ts";
 import { type Image, makeImage } from "./image.ts";
+import { decodeGifFirstFrame, decodeJpegRaster, type Raster } from "./codecs.ts";
 import { decodePng, isPng } from "./png.ts";
 
 /** Default pixel limit (height × width): 40 megapixels, well above any DIP workload. */
@@ -183,9 +183,9 @@ async function decodeJpeg(
     });
   }
   checkPixels(width, height, maxPixels, name);
-  let decoded: ImageScriptImage;
+  let decoded: Raster;
   try {
-    decoded = await ImageScriptImage.decode(bytes);
+    decoded = await decodeJpegRaster(bytes);
   } catch (error) {
     throw new InputError(`damaged JPEG (${codecMessage(error)})`, { file: name, cause: error });
   }
@@ -195,8 +195,8 @@ async function decodeJpeg(
       { file: name },
     );
   }
-  const channels: 1 | 3 = header.components === 1 && keepGray ? 1 : 3;
-  const planar = rgbaToPlanar(decoded.bitmap, width, height, channels);
+  const channels: 1 | 3 = decoded.samples === 1 && keepGray ? 1 : 3;
+  const planar = rasterToPlanar(decoded, channels);
   return orient(makeImage(channels, height, width, planar, name), header.orientation);
 }
 
@@ -213,16 +213,13 @@ async function decodeGif(bytes: Uint8Array, name: string, maxPixels: number): Pr
     throw new InputError(`damaged GIF (header says ${width}×${height} pixels)`, { file: name });
   }
   checkPixels(width, height, maxPixels, name);
-  let frame: ImageScriptFrame | undefined;
+  let frame: Raster;
   try {
-    const gif = await GIF.decode(bytes, true);
-    frame = gif[0];
+    frame = await decodeGifFirstFrame(bytes);
   } catch (error) {
     throw new InputError(`damaged GIF (${codecMessage(error)})`, { file: name, cause: error });
   }
-  if (frame === undefined) throw new InputError("damaged GIF (no frame)", { file: name });
-  const planar = rgbaToPlanar(frame.bitmap, frame.width, frame.height, 3);
-  return makeImage(3, frame.height, frame.width, planar, name);
+  return makeImage(3, frame.height, frame.width, rasterToPlanar(frame, 3), name);
 }
 
 function checkPixels(width: number, height: number, maxPixels: number, name: string): void {
@@ -239,17 +236,15 @@ function codecMessage(error: unknown): string {
   return text.split("\n")[0]!.trim() || "decoder failed";
 }
 
-/** Interleaved 8-bit RGBA to planar floats; 1 channel keeps red (the codec replicated gray). */
-function rgbaToPlanar(
-  rgba: Uint8Array | Uint8ClampedArray,
-  width: number,
-  height: number,
-  channels: 1 | 3,
-): Float32Array {
+/** Interleaved 8-bit gray, RGB or RGBA to planar floats in [0, 1] (gray replicated to 3 channels when asked; alpha dropped). */
+function rasterToPlanar(raster: Raster, channels: 1 | 3): Float32Array {
+  const { width, height, samples, data } = raster;
   const plane = width * height;
   const out = new Float32Array(channels * plane);
-  for (let c = 0; c < channels; c++) {
-    for (let i = 0; i < plane; i++) out[c * plane + i] = rgba[i * 4 + c]! / 255;
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < channels; c++) {
+      out[c * plane + i] = data[i * samples + (samples === 1 ? 0 : c)]! / 255;
+    }
   }
   return out;
 }

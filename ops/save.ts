@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { Image as ImageScriptImage, type JPEGQuality } from "imagescript";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { InputError, RecipeError } from "../pipeline/errors.ts";
 import type { Frame, Op, OpContext } from "../pipeline/types.ts";
 import type { Image } from "./image.ts";
+import { encodeJpegRgba } from "./codecs.ts";
 import { encodePng } from "./png.ts";
 
 /** Options of {@link saveImage} and {@link encodeImage}. */
@@ -51,23 +51,22 @@ export async function encodeImage(
       `encodeImage: expected an integer JPEG quality in 1–100 but received ${quality}`,
     );
   }
-  return await toImageScript(image).encodeJPEG(quality as JPEGQuality);
+  return await encodeJpegRgba(toRgba8(image), image.width, image.height, quality);
 }
 
-/** Converts to imagescript's interleaved 8-bit RGBA (alpha 255). */
-export function toImageScript(image: Image): ImageScriptImage {
+/** Converts to interleaved 8-bit RGBA (alpha 255; gray replicated; clamped and rounded). */
+export function toRgba8(image: Image): Uint8Array {
   const { channels, height, width, data } = image;
   const plane = height * width;
-  const out = new ImageScriptImage(width, height);
-  const bitmap = out.bitmap;
+  const rgba = new Uint8Array(plane * 4);
   for (let i = 0; i < plane; i++) {
     for (let c = 0; c < 3; c++) {
       const v = data[(channels === 3 ? c : 0) * plane + i]!;
-      bitmap[i * 4 + c] = v > 0 ? (v < 1 ? Math.round(v * 255) : 255) : 0;
+      rgba[i * 4 + c] = v > 0 ? (v < 1 ? Math.round(v * 255) : 255) : 0;
     }
-    bitmap[i * 4 + 3] = 255;
+    rgba[i * 4 + 3] = 255;
   }
-  return out;
+  return rgba;
 }
 
 /** The format an output path implies, or undefined for an unknown extension. */
