@@ -26,7 +26,15 @@ export {
   loadImage,
   type LoadOptions,
 } from "./ops/load.ts";
-export { encodeImage, saveImage, type SaveOptions, writeFileAtomic } from "./ops/save.ts";
+export {
+  encodeImage,
+  saveImage,
+  type SaveOpOptions,
+  type SaveOptions,
+  writeFileAtomic,
+} from "./ops/save.ts";
 export { degradeImage, type DegradeSpec } from "./ops/degrade.ts";
-export { psnr, psnrY, ssim } from "./ops/metrics.ts";
+export { type MetricsOpOptions, psnr, psnrY, ssim } from "./ops/metrics.ts";
 export { testCard } from "./ops/testcard.ts";
+export { dipFit, type DipFitOptions } from "./ops/dip_fit.ts";
+export { average, type AverageOptions } from "./ops/average.ts";

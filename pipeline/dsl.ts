@@ -51,6 +51,7 @@ export class Pipeline {
   readonly steps: readonly Step[];
   /** The input used when none is given to `run` (a file, glob or folder). */
   readonly defaultInput?: string;
+  /** Marks pipelines for {@link isPipeline}, across copies of this module. */
   readonly [PIPELINE_BRAND] = true;
 
   /** Use {@link pipeline} to start a recipe. */

@@ -38,26 +38,37 @@ export interface RunOptions {
 
 /** What one input produced. */
 export interface InputResult {
+  /** The input's name (file name without folder and extension). */
   readonly name: string;
   /** Output files (all of them, written now or kept from before). */
   readonly outputs: readonly string[];
+  /** Scores the ops computed, e.g. `{ "noisy.psnr": 20.8 }`. */
   readonly metrics: Readonly<Record<string, number>>;
+  /** Milliseconds per op kind. */
   readonly timings: Readonly<Record<string, number>>;
+  /** What ops reported besides scores (a fit's engine, steps, stop step, …). */
   readonly info: Readonly<Record<string, unknown>>;
 }
 
 /** An input that failed, and why (one line that names the file). */
 export interface InputFailure {
+  /** The input's name. */
   readonly name: string;
+  /** The input's file, when it came from one. */
   readonly file?: string;
+  /** The reason, one line that names the file (or the input) and the failing op. */
   readonly error: string;
 }
 
 /** The outcome of a run; `failed` is non-empty when some input failed. */
 export interface RunSummary {
+  /** Inputs that ran to the end, in input order. */
   readonly done: readonly InputResult[];
+  /** Names of inputs skipped because all their outputs existed. */
   readonly skipped: readonly string[];
+  /** Inputs that failed, and why. */
   readonly failed: readonly InputFailure[];
+  /** Wall time of the whole run. */
   readonly ms: number;
 }
 

@@ -24,6 +24,7 @@ export interface Expansion {
   readonly kind: string;
   /** The options it was created with, printed by `explain()`. */
   readonly params: Readonly<Record<string, unknown>>;
+  /** The ops this step becomes, given the op compiled just before it. */
   expand(
     previous: Op | undefined,
   ): { readonly ops: readonly Op[]; readonly replacesPrevious: boolean };
@@ -39,6 +40,7 @@ export function isExpansion(step: Step): step is Expansion {
 
 /** One node of a compiled graph. */
 export interface GraphNode {
+  /** The op this node runs. */
   readonly op: Op;
   /** Which expansion produced this node (e.g. `"average"`), if any. */
   readonly expandedFrom?: string;
@@ -46,6 +48,7 @@ export interface GraphNode {
 
 /** A validated chain of ops, ready for the executor. */
 export interface CompiledGraph {
+  /** The ops in the order a frame goes through them. */
   readonly nodes: readonly GraphNode[];
   /** Slots a frame holds before the first op (the executor loads the input into `image`). */
   readonly inputSlots: readonly string[];

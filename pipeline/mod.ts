@@ -57,6 +57,13 @@ export {
   type Shard,
   takeShard,
 } from "./sources.ts";
-export { formatProgress, jsonLinesReporter, terminalReporter } from "./progress.ts";
+export {
+  formatDuration,
+  formatProgress,
+  jsonLinesReporter,
+  type ProgressState,
+  terminalReporter,
+  updateProgress,
+} from "./progress.ts";
 export { InputError, RecipeError } from "./errors.ts";
 export type { Frame, FrameMeta, Op, OpContext, ProgressEvent } from "./types.ts";

@@ -15,9 +15,13 @@ export function jsonLinesReporter(
 
 /** Counts and timing a progress line is made from. */
 export interface ProgressState {
+  /** Inputs in the run, skipped ones included. */
   total: number;
+  /** Inputs finished so far. */
   done: number;
+  /** Inputs failed so far. */
   failed: number;
+  /** Inputs skipped because their outputs exist. */
   skipped: number;
   /** performance.now() at the start event. */
   startedAt: number;

@@ -29,6 +29,7 @@ export interface InputItem {
 export interface Shard {
   /** 0-based: 0 ≤ index < count. */
   readonly index: number;
+  /** How many shards the list is split into. */
   readonly count: number;
 }
 
@@ -108,7 +109,7 @@ export async function listFolder(dir: string): Promise<InputItem[]> {
 }
 
 /** Lists image files matching a glob (relative globs are resolved against `cwd`). */
-export async function matchGlob(pattern: string, cwd = Deno.cwd()): Promise<InputItem[]> {
+export async function matchGlob(pattern: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
   const absolute = toPosix(resolve(cwd, pattern));
   const segments = absolute.split("/");
   const firstGlob = segments.findIndex(isGlob);
@@ -130,7 +131,7 @@ export async function matchGlob(pattern: string, cwd = Deno.cwd()): Promise<Inpu
  *
  * @throws {InputError} naming the spec when nothing exists there or nothing matches
  */
-export async function resolveInputs(spec: string, cwd = Deno.cwd()): Promise<InputItem[]> {
+export async function resolveInputs(spec: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
   if (isGlob(spec)) {
     const items = await matchGlob(spec, cwd);
     if (items.length === 0) throw new InputError("no image file matches this glob", { file: spec });
