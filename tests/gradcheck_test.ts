@@ -155,6 +155,45 @@ Deno.test("the compiled backward of avg-pool, nearest and zero-pad paths matches
   }, 10);
 });
 
+Deno.test("the compiled backward of the in-network Lanczos downsampler matches central differences", async () => {
+  const net = skip({
+    inputChannels: 2,
+    outputChannels: 2,
+    channelsDown: [2, 2],
+    channelsSkip: [1, 1],
+    downsampleMode: "lanczos2",
+    act: "swish",
+  });
+  const plan = compilePlan(net, {
+    batch: 1,
+    height: 8,
+    width: 8,
+    dataTerm: { kind: "identity" },
+    lr: 0.01,
+    regNoiseStd: 0,
+    emaDecay: 0,
+  });
+  const lanczos = plan.forward.find((s) => s.kind === "conv" && s.k === 8);
+  assert.ok(
+    lanczos?.kind === "conv" && lanczos.stride === 2 && lanczos.padding === 3 &&
+      lanczos.pad === "replicate",
+  );
+  assert.deepEqual([lanczos.y.h, lanczos.y.w], [lanczos.x.h / 2, lanczos.x.w / 2]);
+  const init = plan.params.find((p) => p.name === "l0.down.pool.weight");
+  assert.ok(init?.init === "values" && init.values.length === 2 * 2 * 8 * 8);
+  const sum = init.values.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 2) < 1e-6, `one normalised kernel per diagonal channel, sum ${sum}`);
+  await gradcheck(net, {
+    batch: 2,
+    height: 8,
+    width: 8,
+    dataTerm: { kind: "identity" },
+    lr: 0.01,
+    regNoiseStd: 0,
+    emaDecay: 0,
+  }, 10);
+});
+
 Deno.test("the compiled backward of a ResNet (residual adds) matches central differences", async () => {
   await gradcheck(
     resnet({ inputChannels: 2, outputChannels: 2, blocks: 2, channels: 3, act: "elu" }),
