@@ -163,12 +163,16 @@ export function withJpegSize(jpeg: Uint8Array, height: number, width: number): U
   throw new Error("withJpegSize: no frame header");
 }
 
-/** A minimal valid GIF89a: a global palette of up to 4 colours and one frame of `indices`. */
+/**
+ * A minimal valid GIF89a: a global palette of up to 4 colours and one frame of `indices`,
+ * covering the whole screen unless `frame` gives its rectangle.
+ */
 export function buildGif(
   width: number,
   height: number,
   palette: [number, number, number][],
   indices: number[],
+  frame: { x: number; y: number; width: number; height: number } = { x: 0, y: 0, width, height },
 ): Uint8Array {
   // LZW with minimum code size 2 and a clear code before every pixel keeps the encoder trivial.
   const codes: number[] = [];
@@ -199,14 +203,14 @@ export function buildGif(
     0,
     ...table,
     0x2c, // image descriptor
+    frame.x,
     0,
+    frame.y,
     0,
+    frame.width,
     0,
+    frame.height,
     0,
-    width & 0xff,
-    width >> 8,
-    height & 0xff,
-    height >> 8,
     0,
     2, // LZW minimum code size
     ...blocks,

@@ -212,6 +212,22 @@ Deno.test("decodeImage() reads the first frame of a GIF as RGB", async () => {
   assert.deepEqual(Array.from(image.data), [1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]);
 });
 
+Deno.test("decodeImage() places a smaller first GIF frame at its offset on the screen", async () => {
+  const gif = buildGif(4, 3, [[255, 255, 255], [0, 0, 255]], [0, 1, 1, 0], {
+    x: 1,
+    y: 1,
+    width: 2,
+    height: 2,
+  });
+  const image = await decodeImage(gif, "offset.gif");
+  assert.deepEqual([image.height, image.width], [3, 4]);
+  const blue = Array.from(image.data.subarray(24, 36));
+  const red = Array.from(image.data.subarray(0, 12));
+  // Outside the frame: transparent black. Inside: white, blue / blue, white.
+  assert.deepEqual(red, [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
+  assert.deepEqual(blue, [0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0]);
+});
+
 Deno.test("loadImage() reads a file and names the image after its path", async () => {
   const dir = await tempDir();
   const path = join(dir, "small.png");
