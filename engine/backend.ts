@@ -16,16 +16,19 @@ export type EngineName = "webgpu" | "cpu" | "reference" | "auto";
 export interface StepScalars {
   /** Steps run so far (the step these values are from is `step - 1`). */
   readonly step: number;
+  /** The loss of each fit. */
   readonly loss: Float32Array;
   /** PSNR of the data-term output against the observation (the reference's PSNR_noisy). */
   readonly psnrObserved: Float32Array;
   /** ES-WMV minimum variance and its step, when the plan has a `wmv` step. */
   readonly wmvMin?: Float32Array;
+  /** The step of each fit's ES-WMV minimum. */
   readonly wmvArgmin?: Float32Array;
 }
 
 /** A compiled plan living on a device, ready to train. */
 export interface Trainer {
+  /** The plan this trainer runs. */
   readonly plan: Plan;
   /** `"webgpu"`, `"cpu"` or `"reference"`. */
   readonly engine: "webgpu" | "cpu" | "reference";
@@ -55,5 +58,6 @@ export interface Trainer {
   restore(): void;
   /** Forward-only: the network output for the current parameters and z0 (no noise). */
   evaluate(): Promise<Float32Array>;
+  /** Frees device resources; the trainer is unusable afterwards. */
   dispose(): void;
 }

@@ -44,13 +44,17 @@ export type Arena =
 
 /** A tensor region: NCHW with an explicit batch stride (in floats). */
 export interface View {
+  /** The arena the tensor lives in. */
   readonly arena: Arena;
   /** Float offset of element (0, 0, 0, 0). */
   readonly offset: number;
   /** Floats between element (b, c, y, x) and (b + 1, c, y, x); ≥ c * h * w. */
   readonly batchStride: number;
+  /** Channels. */
   readonly c: number;
+  /** Height. */
   readonly h: number;
+  /** Width. */
   readonly w: number;
 }
 
@@ -59,7 +63,9 @@ export interface View {
  * `grad`). Fit b's copy is at `b * plan.paramsPerFit + offset`, `size` floats long.
  */
 export interface ParamRef {
+  /** Float offset within a fit's parameters. */
   readonly offset: number;
+  /** Floats in the tensor. */
   readonly size: number;
 }
 
@@ -68,8 +74,11 @@ export interface ParamRef {
  * `offset + b * batchStride + channels + c` (batchStride = 2 · channels).
  */
 export interface StatsRef {
+  /** Float offset of fit 0's means. */
   readonly offset: number;
+  /** Floats between fit b's statistics and fit b + 1's (2 · channels). */
   readonly batchStride: number;
+  /** Channels of the normalised tensor. */
   readonly channels: number;
 }
 
@@ -316,6 +325,7 @@ export interface PlanIO {
 
 /** Per-fit scalars in the `scalars` arena (each `batch` long, starting at these offsets). */
 export interface PlanScalars {
+  /** The per-fit loss. */
   readonly loss: number;
   /** PSNR of the output (data term applied) against the observation. */
   readonly psnrObserved: number;
@@ -325,9 +335,13 @@ export interface PlanScalars {
 
 /** A compiled training step. */
 export interface Plan {
+  /** Independent fits trained side by side. */
   readonly batch: number;
+  /** Height of the network output. */
   readonly height: number;
+  /** Width of the network output. */
   readonly width: number;
+  /** Parameters of one fit (the network's parameter count). */
   readonly paramsPerFit: number;
   /** Float sizes of each arena (param/grad/adamM/adamV are batch · paramsPerFit). */
   readonly arenaSizes: Readonly<Record<Arena, number>>;
@@ -344,7 +358,9 @@ export interface Plan {
   readonly update: readonly Step[];
   /** Parameter tensors with their PyTorch-default initialisation rule. */
   readonly params: readonly ParamInit[];
+  /** Where the caller's uploads and reads live. */
   readonly io: PlanIO;
+  /** Offsets of the per-fit scalars. */
   readonly scalars: PlanScalars;
   /** Forward multiply-adds of one fit (for GFLOP/s figures: a step ≈ 3 × forward). */
   readonly forwardMacs: number;

@@ -63,7 +63,9 @@ export type LayerNode =
 export interface Network {
   /** Human-readable name, e.g. `skip(32→3, nd=[128×5], ns=[4×5])`. */
   readonly name: string;
+  /** The layers, in topological order. */
   readonly nodes: readonly LayerNode[];
+  /** Id of the node whose value is the image. */
   readonly output: string;
   /** Channels of z. */
   readonly inputChannels: number;
