@@ -24,8 +24,9 @@ import type { Arena, DataTerm, ParamInit, ParamRef, Plan, Step, View } from "./p
 export interface CompileOptions {
   /** Independent fits trained side by side (each with its own parameters, z and target). */
   readonly batch: number;
-  /** Height and width of the network output (the image being restored). */
+  /** Height of the network output (the image being restored). */
   readonly height: number;
+  /** Width of the network output. */
   readonly width: number;
   /** What the output goes through before it is compared with the observation. */
   readonly dataTerm: DataTerm;

@@ -721,6 +721,7 @@ export class ReferenceTrainer implements Trainer {
   #noiseSeeds: number[];
   #snapshot?: { param: Float32Array; adamM: Float32Array; adamV: Float32Array };
 
+  /** Allocates zeroed arenas for `plan`; call {@link reset} before training. */
   constructor(readonly plan: Plan) {
     this.arenas = createArenas(plan);
     this.#noiseSeeds = Array.from({ length: plan.batch }, (_, b) => b);
@@ -836,6 +837,7 @@ export class ReferenceTrainer implements Trainer {
     return this.read("output");
   }
 
+  /** Nothing to free: the arenas are garbage collected. */
   dispose(): void {}
 }
 

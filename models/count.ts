@@ -12,6 +12,7 @@ export interface ParamTensor {
   readonly name: string;
   /** The node owning it. */
   readonly node: string;
+  /** Number of floats. */
   readonly size: number;
   /** PyTorch shape: OIHW for conv weights, [C] for biases and BN. */
   readonly shape: readonly number[];
