@@ -389,3 +389,40 @@ function pngWithIdat(width: number, height: number, idat: Uint8Array): Uint8Arra
   fixCrc(out, at);
   return out;
 }
+
+Deno.test("decodeImage() answers damaged bytes with an image or an InputError, never a codec error", async () => {
+  const png = await encodeImage(testCard(12, 12), { format: "png" });
+  const jpeg = await encodeImage(testCard(16, 16), { format: "jpeg", quality: 70 });
+  const gif = buildGif(
+    4,
+    4,
+    [[0, 0, 0], [255, 255, 255]],
+    Array.from({ length: 16 }, (_, i) => i % 2),
+  );
+  let state = 12345;
+  const next = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  let refused = 0;
+  for (const [kind, original] of [["png", png], ["jpg", jpeg], ["gif", gif]] as const) {
+    for (let trial = 0; trial < 60; trial++) {
+      const damaged = original.slice(
+        0,
+        original.length - (trial % 3 === 0 ? next(original.length) : 0),
+      );
+      for (let k = 0; k < 1 + (trial % 4); k++) {
+        if (damaged.length > 0) damaged[next(damaged.length)] = next(256);
+      }
+      try {
+        const image = await decodeImage(damaged, `fuzz.${kind}`);
+        assert.ok(image.data.every((v) => v >= 0 && v <= 1));
+      } catch (error) {
+        assert.ok(error instanceof InputError, `${kind} trial ${trial}: ${String(error)}`);
+        assert.ok(error.message.startsWith(`fuzz.${kind}: `) && !error.message.includes("\n"));
+        refused++;
+      }
+    }
+  }
+  assert.ok(refused > 30, `${refused} refusals`);
+});
