@@ -213,6 +213,8 @@ async function decodeGif(bytes: Uint8Array, name: string, maxPixels: number): Pr
     throw new InputError(`damaged GIF (header says ${width}×${height} pixels)`, { file: name });
   }
   checkPixels(width, height, maxPixels, name);
+  const first = firstGifFrameSize(bytes, name);
+  checkPixels(first.width, first.height, maxPixels, name);
   let frame: Raster;
   try {
     frame = await decodeGifFirstFrame(bytes);
@@ -220,6 +222,33 @@ async function decodeGif(bytes: Uint8Array, name: string, maxPixels: number): Pr
     throw new InputError(`damaged GIF (${codecMessage(error)})`, { file: name, cause: error });
   }
   return makeImage(3, frame.height, frame.width, rasterToPlanar(frame, 3), name);
+}
+
+/** The size of the first image descriptor, found by skipping the palette and extension blocks. */
+function firstGifFrameSize(bytes: Uint8Array, name: string): { width: number; height: number } {
+  const truncated = () =>
+    new InputError("truncated GIF (no complete image descriptor)", { file: name });
+  const flags = bytes[10]!;
+  let at = 13 + (flags & 0x80 ? 3 * (2 << (flags & 7)) : 0);
+  for (;;) {
+    if (at >= bytes.length) throw truncated();
+    const block = bytes[at]!;
+    if (block === 0x2c) {
+      if (at + 10 > bytes.length) throw truncated();
+      return {
+        width: bytes[at + 5]! | (bytes[at + 6]! << 8),
+        height: bytes[at + 7]! | (bytes[at + 8]! << 8),
+      };
+    }
+    if (block !== 0x21) {
+      throw new InputError(`damaged GIF (unexpected block 0x${block.toString(16)} at byte ${at})`, {
+        file: name,
+      });
+    }
+    at += 2; // introducer and label, then data sub-blocks until a zero length
+    while (at < bytes.length && bytes[at] !== 0) at += 1 + bytes[at]!;
+    at += 1;
+  }
 }
 
 function checkPixels(width: number, height: number, maxPixels: number, name: string): void {

@@ -317,6 +317,18 @@ Deno.test("decodeImage() refuses absurd dimensions from the header, before decod
   const gif = buildGif(2, 1, [[0, 0, 0], [255, 255, 255]], [0, 1]);
   gif.set([0xff, 0xff, 0xff, 0xff], 6);
   await assertInputError(decodeImage(gif, "huge.gif"), "huge.gif", /image too large \(65535×65535/);
+  const bigFrame = buildGif(2, 1, [[0, 0, 0], [255, 255, 255]], [0, 1], {
+    x: 0,
+    y: 0,
+    width: 2,
+    height: 1,
+  });
+  bigFrame.set([0xff, 0xff, 0xff, 0xff], 13 + 12 + 5); // the frame's width and height
+  await assertInputError(
+    decodeImage(bigFrame, "frame.gif"),
+    "frame.gif",
+    /image too large \(65535×65535/,
+  );
 });
 
 Deno.test("decodeImage() refuses truncated and damaged JPEGs and GIFs", async () => {
