@@ -292,11 +292,20 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
     );
   }
 
-  // Data term: downsample stages after the output; a mask applies in the loss.
+  // Data term: downsample stages after the output; a mask (last) applies in the loss.
   let pred = network.output;
   let hasMask = false;
-  flattenTerm(options.dataTerm).forEach((term, i) => {
+  const terms = flattenTerm(options.dataTerm);
+  terms.forEach((term, i) => {
     if (term.kind === "mask") {
+      // The loss applies the mask at the data-term output size, so it must come last.
+      if (i !== terms.length - 1) {
+        throw new RangeError(
+          `${where}: expected the mask last in a compose data term but received it at position ${
+            i + 1
+          } of ${terms.length}`,
+        );
+      }
       hasMask = true;
     } else if (term.kind === "downsample") {
       const x = shapeOf(pred);

@@ -279,6 +279,16 @@ Deno.test("compilePlan() rejects sizes the network cannot take, naming the reaso
     () => compilePlan(smallSkip(), { ...base, height: 0, width: 4 }),
     /positive integer for height but received 0/,
   );
+  assert.throws(
+    () =>
+      compilePlan(smallSkip(), {
+        ...base,
+        height: 8,
+        width: 8,
+        dataTerm: { kind: "compose", terms: [{ kind: "mask" }, downsampleTerm(2)] },
+      }),
+    /expected the mask last in a compose data term but received it at position 1 of 2/,
+  );
 });
 
 Deno.test("describePlan() lists arenas and every step", () => {
