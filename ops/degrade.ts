@@ -7,7 +7,7 @@
  */
 import { createRequire } from "node:module";
 import fontPackage from "dejavu-fonts-ttf/package.json" with { type: "json" };
-import { InputError, RecipeError } from "../pipeline/errors.ts";
+import { RecipeError } from "../pipeline/errors.ts";
 import type { Frame, Op } from "../pipeline/types.ts";
 import { type Image, makeImage } from "./image.ts";
 import { renderTextRaster } from "./codecs.ts";
@@ -403,7 +403,7 @@ export function degradeOp(spec: DegradeSpec): Op {
     async run(frame: Frame): Promise<Frame> {
       const clean = frame.slots.image;
       if (clean === undefined) {
-        throw new InputError(
+        throw new RecipeError(
           `degrade: expected slot "image" in frame ${frame.meta.name} but it is missing`,
         );
       }

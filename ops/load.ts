@@ -5,7 +5,8 @@
  *
  * Alpha is ignored: the colour channels are kept as stored, not composited, because a
  * restoration should see the pixels the file holds. Every failure is one {@link InputError}
- * whose message names the file and the reason; no codec exception escapes.
+ * whose message names the file and the reason; no codec exception escapes. Needs only read
+ * permission (the JPEG and GIF codecs are WebAssembly, see `codecs.ts`).
  *
  * @module
  */
