@@ -1,0 +1,152 @@
+/**
+ * The WebGPU trainer on whole compiled plans (engine/compile.ts): a few training steps against
+ * engine/reference.ts, a short fit that lowers the loss, snapshot/restore and evaluate. Tiny
+ * networks at 12×12 keep the pipelines few and fast to compile on llvmpipe.
+ */
+import assert from "node:assert/strict";
+import { compilePlan, downsampleTerm } from "../engine/compile.ts";
+import type { DataTerm } from "../engine/plan.ts";
+import { createReferenceTrainer } from "../engine/reference.ts";
+import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
+import { skip } from "../models/skip.ts";
+import { maxAbsDiff, randomArray } from "./oracle.ts";
+
+const SIZE = 12;
+const net = skip({
+  inputChannels: 3,
+  outputChannels: 3,
+  channelsDown: [4, 4],
+  channelsSkip: [2, 2],
+});
+
+function planFor(dataTerm: DataTerm, earlyStopWindow?: number) {
+  return compilePlan(net, {
+    batch: 2,
+    height: SIZE,
+    width: SIZE,
+    dataTerm,
+    lr: 0.01, // reference notebooks: LR 0.01
+    regNoiseStd: 1 / 30, // reference denoising: reg_noise_std 1/30
+    emaDecay: 0.99, // reference denoising: EMA 0.99
+    ...(earlyStopWindow ? { earlyStopWindow } : {}),
+  });
+}
+
+/** Uploads the same seeded z0, target (in [0, 1]) and mask to each trainer. */
+function uploadInputs(
+  plan: ReturnType<typeof planFor>,
+  trainers: { upload(name: "z0" | "target" | "mask", d: Float32Array): void }[],
+) {
+  const n = (v: { c: number; h: number; w: number }) => plan.batch * v.c * v.h * v.w;
+  const z0 = randomArray(n(plan.io.z0), 1, 0.1);
+  const target = randomArray(n(plan.io.target), 2, 0.5).map((v) => v + 0.5);
+  const mask = plan.io.mask
+    ? randomArray(n(plan.io.mask), 3).map((v) => (v > 0 ? 1 : 0))
+    : undefined;
+  for (const t of trainers) {
+    t.upload("z0", z0);
+    t.upload("target", target);
+    if (mask) t.upload("mask", mask);
+  }
+}
+
+/** Relative closeness of two arrays: max |a − b| ≤ tol · (1 + max |b|). */
+function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string) {
+  const scale = 1 + b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const d = maxAbsDiff(a, b);
+  assert.ok(d <= tol * scale, `${what}: max |diff| ${d} exceeds ${tol * scale}`);
+}
+
+for (
+  const [name, term, window] of [
+    ["denoising (identity, ES-WMV)", { kind: "identity" }, 3],
+    ["super-resolution ×2 with a mask", {
+      kind: "compose",
+      terms: [downsampleTerm(2), { kind: "mask" }],
+    }, undefined],
+  ] as const
+) {
+  Deno.test(`webgpu trainer follows the reference trainer for 3 steps: ${name}`, async () => {
+    const plan = planFor(term as DataTerm, window);
+    const gpu = await createWebGpuTrainer(plan);
+    const ref = await createReferenceTrainer(plan);
+    try {
+      assert.match(gpu.adapter, /\S/);
+      assert.ok(gpu.pipelineCount > 0 && gpu.pipelineCount <= gpu.dispatchesPerStep + 2);
+      await gpu.reset([11, 12]);
+      await ref.reset([11, 12]);
+      uploadInputs(plan, [gpu, ref]);
+      for (let step = 0; step < 3; step++) {
+        gpu.run(1);
+        ref.run(1);
+        const a = await gpu.readScalars();
+        const b = await ref.readScalars();
+        assert.equal(a.step, step + 1);
+        assertClose(a.loss, b.loss, 1e-4, `loss at step ${step}`);
+        assertClose(a.psnrObserved, b.psnrObserved, 1e-4, `PSNR at step ${step}`);
+        if (window) {
+          assert.deepEqual(a.wmvArgmin, b.wmvArgmin);
+          if (step >= window - 1) assertClose(a.wmvMin!, b.wmvMin!, 1e-3, `wmv at step ${step}`);
+        }
+        // Parameters whose true gradient is 0 (conv biases before BN) get float-noise
+        // gradients and so Adam steps of ±lr that differ between engines; they do not reach
+        // the output, which is what is compared.
+        assertClose(
+          await gpu.read("output"),
+          await ref.read("output"),
+          1e-3,
+          `output at step ${step}`,
+        );
+        assertClose(await gpu.read("ema"), await ref.read("ema"), 1e-3, `EMA at step ${step}`);
+      }
+      assertClose(await gpu.evaluate(), await ref.evaluate(), 1e-3, "evaluate");
+    } finally {
+      gpu.dispose();
+    }
+  });
+}
+
+Deno.test("webgpu trainer lowers the loss, and restore() returns to the snapshot", async () => {
+  const plan = planFor({ kind: "identity" });
+  const gpu = await createWebGpuTrainer(plan);
+  try {
+    await gpu.reset([5, 6]);
+    uploadInputs(plan, [gpu]);
+    gpu.run(1);
+    const first = await gpu.readScalars();
+    gpu.run(40);
+    const later = await gpu.readScalars();
+    assert.equal(later.step, 41);
+    for (let b = 0; b < plan.batch; b++) {
+      assert.ok(
+        later.loss[b]! < 0.8 * first.loss[b]!,
+        `fit ${b}: loss ${first.loss[b]} → ${later.loss[b]}`,
+      );
+    }
+    gpu.snapshot();
+    const atSnapshot = await gpu.evaluate();
+    gpu.run(5);
+    const moved = await gpu.evaluate();
+    assert.ok(maxAbsDiff(moved, atSnapshot) > 0, "training after the snapshot changes the output");
+    gpu.restore();
+    assert.deepEqual(await gpu.evaluate(), atSnapshot);
+    // Fits are independent: the same seed in both slots trains identically.
+    await gpu.reset([9, 9]);
+    gpu.setNoiseSeeds([4, 4]);
+    const one = randomArray(plan.io.z0.c * SIZE * SIZE, 8, 0.1);
+    const z0 = new Float32Array(2 * one.length);
+    z0.set(one);
+    z0.set(one, one.length);
+    gpu.upload("z0", z0);
+    const target = randomArray(3 * SIZE * SIZE, 9, 0.5).map((v) => v + 0.5);
+    const t2 = new Float32Array(2 * target.length);
+    t2.set(target);
+    t2.set(target, target.length);
+    gpu.upload("target", t2);
+    gpu.run(3);
+    const s = await gpu.readScalars();
+    assert.equal(s.loss[0], s.loss[1]);
+  } finally {
+    gpu.dispose();
+  }
+});
