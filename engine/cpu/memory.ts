@@ -54,13 +54,13 @@ function align(n: number): number {
 
 /** Scratch bytes one thread needs for the conv kernels of a step (0 for other kinds). */
 export function convScratchBytes(step: Step): number {
-  let cin: number, k: number, oh: number, ow: number;
+  let cin: number, k: number, oh: number, ow: number, cout = 0;
   switch (step.kind) {
     case "conv":
       [cin, k, oh, ow] = [step.x.c, step.k, step.y.h, step.y.w];
       break;
     case "conv_bwd_data":
-      [cin, k, oh, ow] = [step.dx.c, step.k, step.dy.h, step.dy.w];
+      [cin, k, oh, ow, cout] = [step.dx.c, step.k, step.dy.h, step.dy.w, step.dy.c];
       break;
     case "conv_bwd_weight":
       [cin, k, oh, ow] = [step.x.c, step.k, step.dy.h, step.dy.w];
@@ -71,7 +71,8 @@ export function convScratchBytes(step: Step): number {
   const kk = cin * k * k;
   const tables = 128 + 4 * k * (oh + ow) + 4 * 3 * CONV_CHUNK + ALIGN;
   const forward = kk * CONV_BLOCK * 4;
-  const backwardData = (kk + 4) * CONV_BLOCK * 4;
+  // dX̂ block, Wᵀ rows, the packed dY block.
+  const backwardData = (kk + 4) * CONV_BLOCK * 4 + kk * cout * 4 + cout * CONV_BLOCK * 4;
   const backwardWeight = Math.ceil(kk / 8) * CONV_CHUNK * 32;
   return align(tables + Math.max(forward, backwardData, backwardWeight));
 }

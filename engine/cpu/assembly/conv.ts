@@ -22,7 +22,7 @@ function fma(a: v128, b: v128, c: v128): v128 {
 
 /**
  * C[4][8] = Σ_k A[r][k] · B[k][0..8]: A rows at a0..a3 (unit stride), B rows `bs` bytes apart.
- * Writes the tile row-major (4 × 8 floats) at `tile`.
+ * Writes the tile's rows `ldc` bytes apart from `tile`.
  */
 function mkRows(
   a0: usize,
@@ -33,6 +33,7 @@ function mkRows(
   bs: usize,
   kn: i32,
   tile: usize,
+  ldc: usize,
 ): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -61,50 +62,12 @@ function mkRows(
   }
   v128.store(tile, c00);
   v128.store(tile, c01, 16);
-  v128.store(tile, c10, 32);
-  v128.store(tile, c11, 48);
-  v128.store(tile, c20, 64);
-  v128.store(tile, c21, 80);
-  v128.store(tile, c30, 96);
-  v128.store(tile, c31, 112);
-}
-
-/**
- * C[4][8] = Σ_k A[k][0..4] ⊗ B[k][0..8]: the four A values of step k are adjacent at `a`
- * (then `as` bytes to the next k), B rows `bs` bytes apart. Tile row-major at `tile`.
- */
-function mkCols(a: usize, aStride: usize, b: usize, bs: usize, kn: i32, tile: usize): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = 0; k < kn; k++) {
-    const b0 = v128.load(b);
-    const b1 = v128.load(b, 16);
-    const av = v128.load(a);
-    const w0 = f32x4.shuffle(av, av, 0, 0, 0, 0);
-    const w1 = f32x4.shuffle(av, av, 1, 1, 1, 1);
-    c00 = fma(w0, b0, c00);
-    c01 = fma(w0, b1, c01);
-    c10 = fma(w1, b0, c10);
-    c11 = fma(w1, b1, c11);
-    const w2 = f32x4.shuffle(av, av, 2, 2, 2, 2);
-    const w3 = f32x4.shuffle(av, av, 3, 3, 3, 3);
-    c20 = fma(w2, b0, c20);
-    c21 = fma(w2, b1, c21);
-    c30 = fma(w3, b0, c30);
-    c31 = fma(w3, b1, c31);
-    a += aStride;
-    b += bs;
-  }
-  v128.store(tile, c00);
-  v128.store(tile, c01, 16);
-  v128.store(tile, c10, 32);
-  v128.store(tile, c11, 48);
-  v128.store(tile, c20, 64);
-  v128.store(tile, c21, 80);
-  v128.store(tile, c30, 96);
-  v128.store(tile, c31, 112);
+  v128.store(tile + ldc, c10);
+  v128.store(tile + ldc, c11, 16);
+  v128.store(tile + 2 * ldc, c20);
+  v128.store(tile + 2 * ldc, c21, 16);
+  v128.store(tile + 3 * ldc, c30);
+  v128.store(tile + 3 * ldc, c31, 16);
 }
 
 /** Fills the padded-coordinate tables: iyTab[ky*oh + oy], ixTab[kx*ow + ox] (-1 = zero). */
@@ -235,7 +198,8 @@ export function conv_fwd(
   const K = cin * kk2;
   const P = oh * ow;
   const hw = h * w;
-  const direct = k == 1 && stride == 1;
+  // 1×1 convs pack too: reading x rows hw apart directly thrashes one L1 set at 2^n sizes.
+  const direct = false;
   const sTile = scratch;
   const sIy = scratchIyTab(scratch);
   const sIx = scratchIxTab(scratch, k, oh);
@@ -286,9 +250,9 @@ export function conv_fwd(
       const rows = min(4, cout - co0);
       for (let sb = 0; sb < subs; sb++) {
         if (direct) {
-          mkRows(a0, a1, a2, a3, xb + f4(p0 + sb * 8), f4(hw), K, sTile);
+          mkRows(a0, a1, a2, a3, xb + f4(p0 + sb * 8), f4(hw), K, sTile, 32);
         } else {
-          mkRows(a0, a1, a2, a3, sPack + <usize> sb * panel, 32, K, sTile);
+          mkRows(a0, a1, a2, a3, sPack + <usize> sb * panel, 32, K, sTile, 32);
         }
         const n = min(8, nb - sb * 8);
         for (let r = 0; r < rows; r++) {
@@ -344,7 +308,6 @@ export function conv_bwd_data(
   const c0 = part(cin, tid, nth);
   const c1 = part(cin, tid + 1, nth);
   if (c0 >= c1) return;
-  const sTile = scratch;
   const sIy = scratchIyTab(scratch);
   const sIx = scratchIxTab(scratch, k, oh);
   const sOy = scratchOyj(scratch, k, oh, ow);
@@ -354,26 +317,50 @@ export function conv_bwd_data(
   fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
   const r0 = c0 * kk2;
   const r1 = c1 * kk2;
-  const dxh = sPack; // dX̂ block: [r1 - r0 (rounded up to 4)][NB]
+  const mt = r1 - r0;
+  // Scratch: dX̂ block [mt + 4][NB], Wᵀ rows [mt][cout], the dY block packed [NB/8][cout][8].
+  const dxh = sPack;
+  const wT = dxh + f4((mt + 4) * NB);
+  const dyPack = wT + f4(mt * cout);
+  const panel = <usize> cout * 32;
   for (let b = 0; b < batch; b++) {
     const dyb = dy + f4(b * dybs);
     const dxb = dx + f4(b * dxbs);
     const wb = wt + f4(b * pbs);
     if (!accumulate) memory.fill(dxb + f4(c0 * hw), 0, f4((c1 - c0) * hw));
+    // Wᵀ for this thread's rows, so the micro-kernel broadcasts weights from unit-stride rows.
+    for (let co = 0; co < cout; co++) {
+      const src = wb + f4(co * K + r0);
+      for (let r = 0; r < mt; r++) store<f32>(wT + f4(r * cout + co), load<f32>(src + f4(r)));
+    }
     for (let p0 = 0; p0 < P; p0 += NB) {
       const nb = min(NB, P - p0);
       const subs = (nb + 7) >> 3;
       fillCoords(sOy, sOx, p0, nb, ow);
-      for (let rr = r0; rr < r1; rr += 4) {
-        // Rows past K read the next floats of the weights; they are computed, never stored.
-        const a = wb + f4(rr);
-        for (let sb = 0; sb < subs; sb++) {
-          mkCols(a, f4(K), dyb + f4(p0 + sb * 8), f4(P), cout, sTile);
-          for (let r = 0; r < 4; r++) {
-            const dst = dxh + f4((rr - r0 + r) * NB + sb * 8);
-            v128.store(dst, v128.load(sTile + <usize> r * 32));
-            v128.store(dst, v128.load(sTile + <usize> r * 32, 16), 16);
+      // Pack dY[·][p0 … p0+nb) as 8-pixel panels (dY rows are P apart: reading them directly
+      // would hit one L1 set for power-of-two sizes).
+      for (let sb = 0; sb < subs; sb++) {
+        const n = min(8, nb - sb * 8);
+        const dst = dyPack + <usize> sb * panel;
+        for (let co = 0; co < cout; co++) {
+          const src = dyb + f4(co * P + p0 + sb * 8);
+          const d = dst + <usize> co * 32;
+          if (n == 8) {
+            v128.store(d, v128.load(src));
+            v128.store(d, v128.load(src, 16), 16);
+          } else {
+            for (let j = 0; j < 8; j++) store<f32>(d + f4(j), j < n ? load<f32>(src + f4(j)) : 0);
           }
+        }
+      }
+      for (let rr = 0; rr < mt; rr += 4) {
+        const a0 = wT + f4(rr * cout);
+        const a1 = wT + f4(min(rr + 1, mt - 1) * cout);
+        const a2 = wT + f4(min(rr + 2, mt - 1) * cout);
+        const a3 = wT + f4(min(rr + 3, mt - 1) * cout);
+        for (let sb = 0; sb < subs; sb++) {
+          const dst = dxh + f4(rr * NB + sb * 8);
+          mkRows(a0, a1, a2, a3, dyPack + <usize> sb * panel, 32, cout, dst, f4(NB));
         }
       }
       for (let ky = 0; ky < k; ky++) {
@@ -480,7 +467,7 @@ export function conv_bwd_weight(
             const a1 = dyb + f4(min(co0 + 1, cout - 1) * P + pc0);
             const a2 = dyb + f4(min(co0 + 2, cout - 1) * P + pc0);
             const a3 = dyb + f4(min(co0 + 3, cout - 1) * P + pc0);
-            mkRows(a0, a1, a2, a3, bp, 32, pcn, sTile);
+            mkRows(a0, a1, a2, a3, bp, 32, pcn, sTile, 32);
             const rows = min(4, cout - co0);
             for (let r = 0; r < rows; r++) {
               const dst = gwb + f4((co0 + r) * K + g * 8);

@@ -1,0 +1,86 @@
+/**
+ * Micro-benchmark of the CPU backend's conv kernels on one thread: the skip network's
+ * dominant layer, the full-resolution 3×3 conv 132 → 128 with reflection padding
+ * (REFERENCE.md §1a: 51% of the forward cost), at 64² by default. Prints GFLOP/s (2 FLOP per
+ * multiply-add) of the forward, backward-data and backward-weight kernels.
+ *
+ * Not a test: timings on a shared machine are rough. Run:
+ * `deno run -A engine/cpu/bench_conv.ts [size] [repeats]`
+ *
+ * @module
+ */
+import type { Plan, Step, View } from "../plan.ts";
+import { createLocalKernels } from "./local.ts";
+
+const size = Number(Deno.args[0] ?? 64);
+const repeats = Number(Deno.args[1] ?? 10);
+const cin = 132, cout = 128, k = 3; // REFERENCE.md §1a: level-0 conv of the skip net
+const hw = size * size;
+const x: View = { arena: "act", offset: 0, batchStride: cin * hw, c: cin, h: size, w: size };
+const y: View = {
+  arena: "act",
+  offset: cin * hw,
+  batchStride: cout * hw,
+  c: cout,
+  h: size,
+  w: size,
+};
+const dy: View = { ...y, arena: "dact", offset: 0 };
+const dx: View = { ...x, arena: "dact", offset: cout * hw };
+const weight = { offset: 0, size: cout * cin * k * k };
+const bias = { offset: weight.size, size: cout };
+const common = { weight, k, stride: 1, pad: "reflection" } as const;
+const steps: Step[] = [
+  { kind: "conv", x, y, bias, ...common },
+  { kind: "conv_bwd_data", dy, dx, accumulate: false, ...common },
+  { kind: "conv_bwd_weight", x, dy, bias, ...common },
+];
+const params = weight.size + bias.size;
+const io: View = { arena: "io", offset: 0, batchStride: 1, c: 1, h: 1, w: 1 };
+const plan: Plan = {
+  batch: 1,
+  height: size,
+  width: size,
+  paramsPerFit: params,
+  arenaSizes: {
+    param: params,
+    grad: params,
+    adamM: 0,
+    adamV: 0,
+    act: (cin + cout) * hw,
+    dact: (cin + cout) * hw,
+    stats: 0,
+    io: 1,
+    scalars: 0,
+  },
+  forward: steps,
+  loss: [],
+  backward: [],
+  update: [],
+  params: [],
+  io: { z0: io, z: io, output: io, target: io, ema: io },
+  scalars: { loss: 0, psnrObserved: 0 },
+  forwardMacs: cout * cin * k * k * hw,
+};
+
+const kernels = await createLocalKernels(plan, 1);
+for (const a of ["act", "dact", "param"] as const) {
+  const arena = kernels.arenas[a];
+  for (let i = 0; i < arena.length; i++) arena[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+}
+const flops = 2 * plan.forwardMacs;
+console.log(
+  `conv 3×3 ${cin}→${cout} at ${size}², one thread, ${(flops / 1e9).toFixed(2)} GFLOP each`,
+);
+for (const s of steps) {
+  kernels.runStep(s); // warm-up (and tier-up to optimised code)
+  kernels.runStep(s);
+  const t0 = performance.now();
+  for (let r = 0; r < repeats; r++) kernels.runStep(s);
+  const ms = (performance.now() - t0) / repeats;
+  console.log(
+    `${s.kind.padEnd(16)} ${ms.toFixed(2).padStart(8)} ms  ${
+      (flops / ms / 1e6).toFixed(1)
+    } GFLOP/s`,
+  );
+}
