@@ -122,6 +122,31 @@ export function stepLabel(step: Step): string | undefined {
   return stepLabels.get(step);
 }
 
+/**
+ * One gradient region of `dact`: the gradient of `tensor` (and of any concat inputs aliased
+ * into it), `size` floats at `offset`, live from step `first` to step `last` (indices into
+ * `[...plan.loss, ...plan.backward]`).
+ */
+export interface GradientRegion {
+  /** The node (or data-term stage) whose gradient this is. */
+  readonly tensor: string;
+  /** Float offset in `dact`. */
+  readonly offset: number;
+  /** Floats reserved (all fits, aligned). */
+  readonly size: number;
+  /** Index of the first step that writes it. */
+  readonly first: number;
+  /** Index of the last step that reads it. */
+  readonly last: number;
+}
+
+const planRegions = new WeakMap<Plan, readonly GradientRegion[]>();
+
+/** The `dact` regions a compile planned for `plan` (for tests and describePlan). */
+export function gradientRegions(plan: Plan): readonly GradientRegion[] | undefined {
+  return planRegions.get(plan);
+}
+
 function label<S extends Step>(step: S, name: string): S {
   stepLabels.set(step, name);
   return step;
@@ -762,6 +787,7 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
     }
   });
   const dactOffset = new Map<string, number>();
+  const regions: GradientRegion[] = [];
   let dactSize = 0;
   const live: { offset: number; size: number; end: number }[] = [];
   for (const [root, l] of [...life.entries()].sort((a, b) => a[1].start - b[1].start)) {
@@ -779,6 +805,7 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
     }
     live.push({ offset, size, end: l.end });
     dactOffset.set(root, offset);
+    regions.push({ tensor: root, offset, size, first: l.start, last: l.end });
     dactSize = Math.max(dactSize, offset + size);
   }
   const gslice = (id: string, channel: number, shape: Shape): View => {
@@ -847,7 +874,7 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
     io: ioSize,
     scalars: scalarsSize,
   };
-  return {
+  const plan: Plan = {
     batch,
     height,
     width,
@@ -862,6 +889,8 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
     scalars: { loss: scalarsLoss, psnrObserved: scalarsPsnr, ...(wmv ? { wmv } : {}) },
     forwardMacs,
   };
+  planRegions.set(plan, regions);
+  return plan;
 }
 
 /** The reference Downsampler's initial n→n weight: the 2-D Lanczos kernel on the diagonal. */

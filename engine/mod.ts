@@ -27,8 +27,15 @@ import { createReferenceTrainer } from "./reference.ts";
 export type { EngineName, StepScalars, Trainer } from "./backend.ts";
 export type * from "./plan.ts";
 export { gaussianAt, pcgHash, unitFromU32 } from "./plan.ts";
-export { compilePlan, describePlan, downsampleTerm, lanczosTaps, stepLabel } from "./compile.ts";
-export type { CompileOptions } from "./compile.ts";
+export {
+  compilePlan,
+  describePlan,
+  downsampleTerm,
+  gradientRegions,
+  lanczosTaps,
+  stepLabel,
+} from "./compile.ts";
+export type { CompileOptions, GradientRegion } from "./compile.ts";
 export { initParams, inputNoise, uniformAt } from "./init.ts";
 export { createArenas, createReferenceTrainer, ReferenceTrainer, runStep } from "./reference.ts";
 export type { Arenas, StepContext } from "./reference.ts";

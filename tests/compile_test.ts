@@ -4,6 +4,7 @@ import {
   compilePlan,
   describePlan,
   downsampleTerm,
+  gradientRegions,
   lanczosTaps,
   stepLabel,
 } from "../engine/compile.ts";
@@ -216,6 +217,53 @@ Deno.test("compilePlan() reuses gradient regions by liveness without changing an
   }
   assert.ok(grads[0]!.some((g) => g !== 0));
   assert.deepEqual(grads[0], grads[1]);
+});
+
+/** Every view a step reads or writes. */
+function viewsOf(step: Step): View[] {
+  return Object.values(step).filter((x): x is View =>
+    typeof x === "object" && x !== null && "arena" in x
+  );
+}
+
+Deno.test("compilePlan() plans dact so that no two live regions overlap and every gradient view is live", () => {
+  const plans = [
+    compilePlan(smallSkip(), {
+      ...base,
+      height: 37,
+      width: 53,
+      dataTerm: { kind: "compose", terms: [downsampleTerm(2), { kind: "mask" }] },
+    }),
+    compilePlan(denoisingNet(), { ...base, batch: 1, height: 64, width: 64 }),
+    compilePlan(resnet({ blocks: 3, channels: 4 }), { ...base, height: 8, width: 8 }),
+  ];
+  for (const plan of plans) {
+    const regions = gradientRegions(plan);
+    assert.ok(regions && regions.length > 0);
+    for (let i = 0; i < regions.length; i++) {
+      for (let j = i + 1; j < regions.length; j++) {
+        const a = regions[i]!, b = regions[j]!;
+        const bothLive = a.first <= b.last && b.first <= a.last;
+        const disjoint = a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
+        assert.ok(!bothLive || disjoint, `${a.tensor} and ${b.tensor} overlap while both live`);
+      }
+      assert.ok(regions[i]!.offset + regions[i]!.size <= plan.arenaSizes.dact);
+    }
+    [...plan.loss, ...plan.backward].forEach((step, i) => {
+      for (const v of viewsOf(step).filter((v) => v.arena === "dact")) {
+        const lo = v.offset, hi = v.offset + (plan.batch - 1) * v.batchStride + v.c * v.h * v.w;
+        assert.ok(
+          regions.some((r) =>
+            r.first <= i && i <= r.last && r.offset <= lo && hi <= r.offset + r.size
+          ),
+          `${step.kind} ${stepLabel(step)} touches dact outside a live region`,
+        );
+      }
+    });
+    for (const step of [...plan.forward, ...plan.update]) {
+      assert.ok(viewsOf(step).every((v) => v.arena !== "dact"), `${step.kind} does not touch dact`);
+    }
+  }
 });
 
 Deno.test("compilePlan() counts the reference forward cost of the denoising net", () => {
