@@ -652,7 +652,7 @@ export function compilePlan(network: Network, options: CompileOptions): Plan {
           throw new Error(`${where}: internal error, no forward conv for ${node.id}`);
         }
         const { x, weight, bias, k, stride, pad } = fwd;
-        const padding = (fwd as { padding?: number }).padding;
+        const padding = fwd.padding;
         const extra = padding !== undefined ? { padding } : {};
         pending.push({
           build: (grad) => ({
