@@ -19,6 +19,8 @@ import {
 
 /** Where the demo writes its images. */
 const OUT_DIR = "out/demo";
+/** Fitting steps; DIPLINE_DEMO_ITERATIONS overrides (the tests run a few to check the wiring). */
+const ITERATIONS = Number(Deno.env.get("DIPLINE_DEMO_ITERATIONS") ?? 600);
 
 /**
  * The restore step. While it is null the demo stops after degrade + metrics and says so;
@@ -30,7 +32,7 @@ const restore = ((recipe: Pipeline) =>
   // 600 steps instead of 128 channels and 3000, so the demo runs in about a minute on a CPU.
   recipe.dipFit({
     task: "denoise",
-    iterations: 600,
+    iterations: ITERATIONS,
     net: { channelsDown: [16, 16, 16, 16, 16], channelsUp: [16, 16, 16, 16, 16] },
   })) as ((recipe: Pipeline) => Pipeline) | null;
 
