@@ -119,6 +119,8 @@ const CONV_CASES: ConvCase[] = [
   { batch: 1, cin: 2, cout: 9, h: 6, w: 11, k: 5, stride: 1, pad: "replicate", bias: true },
   { batch: 2, cin: 7, cout: 5, h: 5, w: 13, k: 1, stride: 1, pad: "reflection", bias: true },
   { batch: 1, cin: 12, cout: 17, h: 10, w: 10, k: 3, stride: 1, pad: "reflection", bias: true },
+  // More pixels than one backward-weight chunk (1024): the chunks' partial sums add up.
+  { batch: 1, cin: 2, cout: 3, h: 33, w: 40, k: 3, stride: 1, pad: "zero", bias: true },
 ];
 
 /**

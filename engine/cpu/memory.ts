@@ -14,7 +14,7 @@ const RESERVED_BYTES = 64 * 1024;
 const ALIGN = 64;
 /** Pixels per forward / backward-data block and per backward-weight chunk (assembly/conv.ts). */
 const CONV_BLOCK = 64;
-const CONV_CHUNK = 256;
+const CONV_CHUNK = 1024;
 
 /** Int32 slots of the control block. */
 export const CTL_BARRIER_COUNT = 0;
@@ -73,7 +73,7 @@ export function convScratchBytes(step: Step): number {
   const forward = kk * CONV_BLOCK * 4;
   // dX̂ block, Wᵀ rows, the packed dY block.
   const backwardData = (kk + 4) * CONV_BLOCK * 4 + kk * cout * 4 + cout * CONV_BLOCK * 4;
-  const backwardWeight = Math.ceil(kk / 8) * CONV_CHUNK * 32;
+  const backwardWeight = CONV_CHUNK * 32; // one 8-lane group of a pixel chunk
   return align(tables + Math.max(forward, backwardData, backwardWeight));
 }
 

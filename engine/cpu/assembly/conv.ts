@@ -12,7 +12,7 @@ import { f4, padIndex, part } from "./common";
 /** Pixels per forward / backward-data block (a multiple of 8). */
 const NB: i32 = 64;
 /** Pixels per backward-weight reduction chunk. */
-const PC: i32 = 256;
+const PC: i32 = 1024;
 
 // @ts-ignore: decorator
 
@@ -421,11 +421,8 @@ export function conv_bwd_weight(
   const sTile = scratch;
   const sIy = scratchIyTab(scratch);
   const sIx = scratchIxTab(scratch, k, oh);
-  const sOy = scratchOyj(scratch, k, oh, ow);
-  const sOx = sOy + f4(PC);
   const sPack = scratchPack(scratch, k, oh, ow, PC);
   fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
-  const groupBytes = <usize> PC * 32;
   for (let b = 0; b < batch; b++) {
     const xb = x + f4(b * xbs);
     const dyb = dy + f4(b * dybs);
@@ -433,13 +430,12 @@ export function conv_bwd_weight(
     if (g0 < g1) {
       for (let pc0 = 0; pc0 < P; pc0 += PC) {
         const pcn = min(PC, P - pc0);
-        fillCoords(sOy, sOx, pc0, pcn, ow);
-        // Pack X̂ᵀ for this thread's kk groups: [group][p][8 lanes].
         for (let g = g0; g < g1; g++) {
-          const gbase = sPack + <usize> (g - g0) * groupBytes;
+          // Pack X̂ᵀ of group g (8 kk lanes × pcn pixels) right before use: it stays in L1.
+          const bp = sPack;
           for (let lane = 0; lane < 8; lane++) {
             const kk = g * 8 + lane;
-            const dst = gbase + f4(lane);
+            const dst = bp + f4(lane);
             if (kk >= K) {
               for (let p = 0; p < pcn; p++) store<f32>(dst + <usize> p * 32, 0);
               continue;
@@ -451,17 +447,31 @@ export function conv_bwd_weight(
             const src = xb + f4(ci * hw);
             const iyRow = sIy + f4(ky * oh);
             const ixRow = sIx + f4(kx * ow);
-            for (let p = 0; p < pcn; p++) {
-              const iy = load<i32>(iyRow + f4(load<i32>(sOy + f4(p))));
-              const ix = load<i32>(ixRow + f4(load<i32>(sOx + f4(p))));
-              const v: f32 = iy >= 0 && ix >= 0 ? load<f32>(src + f4(iy * w + ix)) : 0;
-              store<f32>(dst + <usize> p * 32, v);
+            // Walk the chunk in output-row runs: one source row per run.
+            let oy = pc0 / ow;
+            let ox = pc0 - oy * ow;
+            let p = 0;
+            while (p < pcn) {
+              const run = min(ow - ox, pcn - p);
+              const iy = load<i32>(iyRow + f4(oy));
+              const d = dst + <usize> p * 32;
+              if (iy < 0) {
+                for (let q = 0; q < run; q++) store<f32>(d + <usize> q * 32, 0);
+              } else {
+                const srow = src + f4(iy * w);
+                const xr = ixRow + f4(ox);
+                for (let q = 0; q < run; q++) {
+                  const ix = load<i32>(xr + f4(q));
+                  const v: f32 = ix >= 0 ? load<f32>(srow + f4(ix)) : 0;
+                  store<f32>(d + <usize> q * 32, v);
+                }
+              }
+              p += run;
+              ox = 0;
+              oy++;
             }
           }
-        }
-        for (let g = g0; g < g1; g++) {
           const lanes = min(8, K - g * 8);
-          const bp = sPack + <usize> (g - g0) * groupBytes;
           for (let co0 = 0; co0 < cout; co0 += 4) {
             const a0 = dyb + f4(co0 * P + pc0);
             const a1 = dyb + f4(min(co0 + 1, cout - 1) * P + pc0);
