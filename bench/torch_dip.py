@@ -363,6 +363,88 @@ def check_counts():
     return ok, rows, taps_ok
 
 
+# ---- one restoration for bench/quality.ts --reduced (added by the dipFit engineer) -----------
+
+
+def run_fit(spec_path):
+    """Fits one image as bench/quality.ts describes it in a JSON spec; writes the result.
+
+    Spec keys: task (denoise | sr | inpaint), observation (raw float32 CHW file), shape [C, H, W]
+    of the observation, mask (raw float32 1xHxW, optional), factor, nd, nu, ns, upsample,
+    inputDepth, regNoise, lr, iterations, ema (0 = off), backtracking, checkEvery, seed, device,
+    output (raw float32 CHW file of the result, H*factor x W*factor). Sizes must already be
+    multiples of 2^levels (quality.ts crops them so). Prints one JSON object.
+    """
+    with open(spec_path) as f:
+        spec = json.load(f)
+    device = torch.device(spec.get("device", "cpu"))
+    torch.manual_seed(spec["seed"])
+    c, h, w = spec["shape"]
+    factor = spec.get("factor", 1)
+    target = torch.from_numpy(_read_f32(spec["observation"], (1, c, h, w))).to(device)
+    mask = None
+    if spec.get("mask"):
+        mask = torch.from_numpy(_read_f32(spec["mask"], (1, 1, h, w))).to(device)
+    net = skip(spec["inputDepth"], c, spec["nd"], spec["nu"], spec["ns"], upsample=spec["upsample"])
+    net = net.to(device)
+    z0 = (torch.rand(1, spec["inputDepth"], h * factor, w * factor) * 0.1).to(device)  # get_noise
+    down = LanczosDownsample(c, factor).to(device) if factor > 1 else None
+    optimizer = torch.optim.Adam(net.parameters(), lr=spec["lr"])
+    ema, last_psnr, snapshot = None, None, None
+    check_every = spec.get("checkEvery", 50)
+    t0 = time.perf_counter()
+    for i in range(spec["iterations"]):
+        z = z0 + torch.randn_like(z0) * spec["regNoise"]
+        out = net(z)
+        pred = down(out) if down is not None else out
+        if mask is not None:
+            loss = F.mse_loss(pred * mask, target * mask)
+        else:
+            loss = F.mse_loss(pred, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            if spec["ema"] > 0:
+                if ema is None:
+                    ema = out.detach().clone()
+                else:
+                    ema.mul_(spec["ema"]).add_(out.detach(), alpha=1 - spec["ema"])
+            # Backtracking every check, as dipline does (reference: every step, 5 dB drop)
+            if spec.get("backtracking") and (i + 1) % check_every == 0:
+                psnr = (-10 * torch.log10(F.mse_loss(pred, target))).item()
+                if last_psnr is not None and psnr - last_psnr < -5:
+                    net.load_state_dict(snapshot[0])
+                    optimizer.load_state_dict(snapshot[1])
+                else:
+                    snapshot = (
+                        {k: v.detach().clone() for k, v in net.state_dict().items()},
+                        _clone_state(optimizer.state_dict()),
+                    )
+                    last_psnr = psnr
+    synchronise(device)
+    ms = (time.perf_counter() - t0) * 1000
+    result = (ema if ema is not None else out.detach())[0].cpu().numpy().astype("float32")
+    result.tofile(spec["output"])
+    print(json.dumps({"engine": "torch-" + device.type, "iterations": spec["iterations"],
+                      "msPerStep": ms / max(1, spec["iterations"]), "torch": torch.__version__}))
+    return 0
+
+
+def _read_f32(path, shape):
+    import numpy as np
+
+    return np.fromfile(path, dtype="float32").reshape(shape)
+
+
+def _clone_state(state):
+    if isinstance(state, dict):
+        return {k: _clone_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_clone_state(v) for v in state]
+    return state.clone() if torch.is_tensor(state) else state
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=["denoise", "sr", "inpaint"], default="denoise")
@@ -381,8 +463,11 @@ def main(argv=None):
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--check", action="store_true", help="check every preset's parameter count")
+    parser.add_argument("--fit", metavar="SPEC.json", help="fit one image (bench/quality.ts --reduced)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.fit:
+        return run_fit(args.fit)
 
     if args.check:
         ok, rows, taps_ok = check_counts()
