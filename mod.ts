@@ -36,7 +36,16 @@ export {
 export { degradeImage, type DegradeSpec } from "./ops/degrade.ts";
 export { type MetricsOpOptions, psnr, psnrY, ssim } from "./ops/metrics.ts";
 export { testCard } from "./ops/testcard.ts";
-export { dipFit, type DipFitOptions } from "./ops/dip_fit.ts";
+export {
+  dipFit,
+  type DipFitOptions,
+  fitImage,
+  type FitProblem,
+  type FitResult,
+  resolveFitOptions,
+} from "./ops/dip_fit.ts";
+export { compose, identity, lanczosDown, mask, type Operator } from "./ops/operators.ts";
+export { PRESETS, type TaskName } from "./ops/tasks.ts";
 export { average, type AverageOptions } from "./ops/average.ts";
 export {
   type Activation,
