@@ -89,6 +89,25 @@ export function numberFlag(
 }
 
 /**
+ * Reads `--max-pixels N` (a positive integer), the largest image `loadImage` accepts; a missing
+ * flag gives `undefined` (the default, `DEFAULT_MAX_PIXELS`).
+ *
+ * @throws {UsageError} unless N is a positive integer
+ */
+export function maxPixelsFlag(
+  command: Pick<Command, "name">,
+  value: string | undefined,
+): number | undefined {
+  const n = numberFlag(command, "max-pixels", value);
+  if (n !== undefined && !(Number.isInteger(n) && n > 0)) {
+    throw new UsageError(
+      `${command.name}: Expected positive integer for --max-pixels but received ${value}`,
+    );
+  }
+  return n;
+}
+
+/**
  * Requires exactly `count` positionals.
  *
  * @throws {UsageError} naming what was expected

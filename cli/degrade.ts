@@ -12,6 +12,7 @@ import {
   type Command,
   EXIT,
   expectPositionals,
+  maxPixelsFlag,
   numberFlag,
   parseFlags,
   UsageError,
@@ -36,6 +37,7 @@ Writes a degraded copy of <in> to <out> (PNG or JPEG by extension). Exactly one 
 Options:
   -o, --out PATH    output image (required)
   --seed N          random seed (default 0); same seed, same output
+  --max-pixels N    refuse inputs above N pixels (default 40000000)
 
 Example:
   deno run -A cli.ts degrade photo.png -o noisy.png --noise 25 --seed 1`,
@@ -49,6 +51,7 @@ Example:
       jpeg: { type: "string" },
       seed: { type: "string" },
       "mask-out": { type: "string" },
+      "max-pixels": { type: "string" },
     });
     const [input] = expectPositionals(command, positionals, ["in"]);
     if (values.out === undefined) {
@@ -88,7 +91,9 @@ Example:
     } catch (error) {
       throw asUsageError(command, error);
     }
-    const image = await loadImage(input!);
+    const image = await loadImage(input!, {
+      maxPixels: maxPixelsFlag(command, values["max-pixels"]),
+    });
     const result = await degradeImage(image, defined);
     await saveImage(result.image, values.out);
     if (needsMask && result.mask) await saveImage(result.mask, values["mask-out"]!);

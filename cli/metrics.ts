@@ -11,6 +11,7 @@ import {
   type Command,
   EXIT,
   expectPositionals,
+  maxPixelsFlag,
   numberFlag,
   parseFlags,
   printLine,
@@ -31,6 +32,7 @@ Both are computed on the same (cropped, optionally luma) pixels, like the pipeli
 Options:
   --y-channel   score luma Y (ITU-R BT.601, [16, 235]), the super-resolution protocol
   --crop N      ignore N pixels on each side (the SR protocol uses 4)
+  --max-pixels N  refuse inputs above N pixels (default 40000000)
 
 Example:
   deno run -A cli.ts metrics out/kodim01_restored.png kodim01.png`,
@@ -38,6 +40,7 @@ Example:
     const { values, positionals } = parseFlags(command, args, {
       "y-channel": { type: "boolean", default: false },
       crop: { type: "string" },
+      "max-pixels": { type: "string" },
     });
     const [imagePath, referencePath] = expectPositionals(command, positionals, [
       "image",
@@ -49,8 +52,9 @@ Example:
         `metrics: Expected non-negative integer for --crop but received ${values.crop}`,
       );
     }
-    const image = await loadImage(imagePath!);
-    const reference = await loadImage(referencePath!);
+    const maxPixels = maxPixelsFlag(command, values["max-pixels"]);
+    const image = await loadImage(imagePath!, { maxPixels });
+    const reference = await loadImage(referencePath!, { maxPixels });
     if (
       image.channels !== reference.channels || image.height !== reference.height ||
       image.width !== reference.width

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isPipeline, type Pipeline } from "../pipeline/dsl.ts";
 import { InputError } from "../pipeline/errors.ts";
-import { runPipeline } from "../pipeline/executor.ts";
+import { collectInputs, runPipeline } from "../pipeline/executor.ts";
 import { jsonLinesReporter, terminalReporter } from "../pipeline/progress.ts";
 import { parseShard } from "../pipeline/sources.ts";
 import type { ProgressEvent } from "../pipeline/types.ts";
@@ -16,6 +16,7 @@ import {
   type Command,
   EXIT,
   expectPositionals,
+  maxPixelsFlag,
   parseFlags,
   printLine,
   UsageError,
@@ -41,7 +42,10 @@ Options:
   --json          print progress events as JSON lines on stdout, then one line
                   {"type":"summary","done":[…],"skipped":[…],"failed":[…],"ms":…}
                   with each input's metrics and outputs
-  --dry-run       print the compiled op graph and the inputs, run nothing
+  --dry-run       print the inputs and the compiled op graph, run nothing
+  --max-pixels N  refuse inputs above N pixels (default 40000000)
+
+Ctrl-C stops after the current op (a running fit is cancelled); a second Ctrl-C quits.
 
 Example:
   deno run -A cli.ts run examples/degrade-noise.ts --input photos/ --out out/noisy`,
@@ -53,6 +57,7 @@ Example:
       force: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       "dry-run": { type: "boolean", default: false },
+      "max-pixels": { type: "string" },
     });
     const [recipePath] = expectPositionals(command, positionals, ["recipe.ts"]);
     let shard;
@@ -61,6 +66,7 @@ Example:
     } catch (error) {
       throw new UsageError(`run: ${(error as Error).message}`);
     }
+    const maxPixels = maxPixelsFlag(command, values["max-pixels"]);
     const recipe = await importRecipe(recipePath!);
     recipe.compile(); // a wrong recipe fails here, before the input is looked at
     const input = values.input ?? recipe.defaultInput;
@@ -68,22 +74,38 @@ Example:
       throw new UsageError("run: no input; pass --input or set one in the recipe with .input()");
     }
     if (values["dry-run"]) {
+      const mine = await collectInputs(input, { outDir: values.out, shard });
+      const shown = mine.slice(0, 10).map((item) => `  ${item.relative ?? item.name}`);
+      if (mine.length > shown.length) shown.push(`  … ${mine.length - shown.length} more`);
+      const part = shard ? `, shard ${shard.index}/${shard.count}` : "";
       printLine(
-        `recipe: ${recipePath}\ninput: ${input}${
-          shard ? ` (shard ${shard.index}/${shard.count})` : ""
-        }`,
+        `recipe: ${recipePath}\ninput: ${input} (${mine.length} files${part})\n${shown.join("\n")}`,
       );
       printLine(recipe.explain(values.out));
       return EXIT.ok;
     }
-    const onEvent = reporter(values.json);
-    const summary = await runPipeline(recipe, {
-      input,
-      outDir: values.out,
-      force: values.force,
-      shard,
-      onEvent,
-    });
+    // First Ctrl-C: finish the current op and stop (a running fit is cancelled); second: quit.
+    const controller = new AbortController();
+    const interrupt = () => {
+      if (controller.signal.aborted) Deno.exit(130);
+      controller.abort();
+      console.error("\nStopping after the current op (Ctrl-C again to quit now)");
+    };
+    Deno.addSignalListener("SIGINT", interrupt);
+    let summary;
+    try {
+      summary = await runPipeline(recipe, {
+        input,
+        outDir: values.out,
+        force: values.force,
+        shard,
+        maxPixels,
+        signal: controller.signal,
+        onEvent: reporter(values.json),
+      });
+    } finally {
+      Deno.removeSignalListener("SIGINT", interrupt);
+    }
     if (values.json) {
       printLine(JSON.stringify({ type: "summary", ...summary }));
     } else {
@@ -101,6 +123,7 @@ Example:
         for (const failure of summary.failed) console.error(`  ${failure.error}`);
       }
     }
+    if (controller.signal.aborted) return 130;
     return summary.failed.length > 0 ? EXIT.input : EXIT.ok;
   },
 };

@@ -87,17 +87,28 @@ export async function runPipeline(recipe: Pipeline, options: RunOptions = {}): P
       "No input: pass one to run() (or --input) or set one with .input() in the recipe",
     );
   }
-  let items = typeof input === "string" ? await resolveInputs(input, options.cwd) : [...input];
-  // Outputs written inside the input folder must not become inputs of the next run.
-  const outDir = resolve(options.outDir ?? "out") + sep;
-  items = items.filter((item) => item.path === undefined || !item.path.startsWith(outDir));
-  if (options.shard !== undefined) {
-    items = takeShard(
-      items,
-      typeof options.shard === "string" ? parseShard(options.shard) : options.shard,
-    );
-  }
+  const items = await collectInputs(input, options);
   return await execute(graph, items, options);
+}
+
+/**
+ * The inputs a run takes: `input` resolved (a file, glob or folder), less files under the output
+ * folder (so outputs never become inputs of the next run), then `options.shard` of them.
+ *
+ * @throws {InputError} when the input does not exist or matches nothing
+ */
+export async function collectInputs(
+  input: string | readonly InputItem[],
+  options: Pick<RunOptions, "outDir" | "shard" | "cwd"> = {},
+): Promise<InputItem[]> {
+  const items = typeof input === "string" ? await resolveInputs(input, options.cwd) : [...input];
+  const outDir = resolve(options.outDir ?? "out") + sep;
+  const kept = items.filter((item) => item.path === undefined || !item.path.startsWith(outDir));
+  if (options.shard === undefined) return kept;
+  return takeShard(
+    kept,
+    typeof options.shard === "string" ? parseShard(options.shard) : options.shard,
+  );
 }
 
 /**

@@ -181,6 +181,30 @@ Deno.test("each kind of bad input exits 1 with one line naming the file, no stac
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("--max-pixels refuses larger inputs with one line; a bad value is a usage error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dipline-cli-pixels-" });
+  const input = join(dir, "in.png");
+  await saveImage(testCard(16, 16), input);
+  const refused = await dipline(
+    "degrade",
+    input,
+    "-o",
+    join(dir, "o.png"),
+    "--noise",
+    "5",
+    "--max-pixels",
+    "100",
+  );
+  assert.equal(refused.code, 1);
+  assertOneLine(refused.stderr, /in\.png: .*256.*100/);
+  const bad = await dipline("metrics", input, input, "--max-pixels", "1.5");
+  assert.equal(bad.code, 2);
+  assertOneLine(bad.stderr, /Expected positive integer for --max-pixels but received 1\.5/);
+  const allowed = await dipline("metrics", input, input, "--max-pixels", "256");
+  assert.equal(allowed.code, 0, allowed.stderr);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("--debug prints the stack of an input error", async () => {
   const { code, stderr } = await dipline(
     "metrics",
@@ -315,6 +339,7 @@ Deno.test("run: a batch with one bad file goes on, lists it and exits 1; a rerun
   );
   assert.equal(dry.code, 0);
   assert.match(dry.stdout, /1\. degrade\s+image → image, clean/);
+  assert.match(dry.stdout, /input: .*photos \(2 files\)\n {2}a\.png\n {2}c\.png\n/);
   await assert.rejects(
     () => Deno.stat(join(dir, "dry")),
     Deno.errors.NotFound,
