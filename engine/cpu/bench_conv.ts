@@ -2,13 +2,15 @@
  * Micro-benchmark of the CPU backend's conv kernels on one thread: the skip network's
  * dominant layer, the full-resolution 3×3 conv 132 → 128 with reflection padding
  * (REFERENCE.md §1a: 51% of the forward cost), at 64² by default. Prints GFLOP/s (2 FLOP per
- * multiply-add) of the forward, backward-data and backward-weight kernels.
+ * multiply-add) of the forward, backward-data and backward-weight kernels, by wall time and by
+ * the process's CPU time.
  *
  * Not a test: timings on a shared machine are rough. Run:
  * `deno run -A engine/cpu/bench_conv.ts [size] [repeats]`
  *
  * @module
  */
+import process from "node:process";
 import type { Plan, Step, View } from "../plan.ts";
 import { createLocalKernels } from "./local.ts";
 
@@ -76,11 +78,17 @@ for (const s of steps) {
   kernels.runStep(s); // warm-up (and tier-up to optimised code)
   kernels.runStep(s);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let r = 0; r < repeats; r++) kernels.runStep(s);
   const ms = (performance.now() - t0) / repeats;
+  const c1 = process.cpuUsage(c0);
+  // CPU time of this (single-threaded) process: steadier than wall time on a shared machine.
+  const cpuMs = (c1.user + c1.system) / 1000 / repeats;
   console.log(
-    `${s.kind.padEnd(16)} ${ms.toFixed(2).padStart(8)} ms  ${
-      (flops / ms / 1e6).toFixed(1)
+    `${s.kind.padEnd(16)} wall ${ms.toFixed(2).padStart(8)} ms ${
+      (flops / ms / 1e6).toFixed(1).padStart(6)
+    } GFLOP/s   cpu ${cpuMs.toFixed(2).padStart(8)} ms ${
+      (flops / cpuMs / 1e6).toFixed(1).padStart(6)
     } GFLOP/s`,
   );
 }
