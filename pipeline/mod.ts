@@ -37,6 +37,7 @@ export {
   type Step,
 } from "./graph.ts";
 export {
+  collectInputs,
   execute,
   type InputFailure,
   type InputResult,
