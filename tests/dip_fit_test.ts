@@ -3,6 +3,7 @@ import type { StepScalars, Trainer } from "../engine/backend.ts";
 import type { Plan } from "../engine/plan.ts";
 import { ReferenceTrainer } from "../engine/reference.ts";
 import { average } from "../ops/average.ts";
+import { WindowedVariance } from "../ops/early_stop.ts";
 import { addGaussianNoise } from "../ops/degrade.ts";
 import {
   dipFit,
@@ -441,6 +442,43 @@ Deno.test("backtracking on the reference engine puts back the parameters of the 
   });
   deepEqual(events, ["snapshot", "snapshot", "restore to the snapshot", "snapshot"]);
   equal(result.restores, 1);
+});
+
+Deno.test("ES-WMV on the reference engine agrees with the CPU windowed variance", async () => {
+  const observation = smoothImage(1, 8, 8); // no padding: the output is the image itself
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 40,
+    checkEvery: 1,
+    lr: 0.05,
+    ema: 0,
+    backtracking: false,
+    earlyStop: { window: 4, patience: 6 },
+  });
+  const cpu = new WindowedVariance(4, observation.data.length);
+  let stepsSeen = 0;
+  const result = await fitImage({ observation }, fit, {
+    createTrainer: async (plan) => {
+      const trainer = new ReferenceTrainer(plan);
+      const { readScalars } = trainer;
+      trainer.readScalars = async () => {
+        cpu.push(await trainer.read("output")); // checkEvery 1: every step's output
+        stepsSeen++;
+        return await readScalars.call(trainer);
+      };
+      return await Promise.resolve(trainer);
+    },
+  });
+  equal(result.wmvArgmin, cpu.argmin);
+  // the fit stopped early, patience steps after the minimum (the loop checks every step here)
+  ok(result.stopStep !== undefined && result.stopStep < 40, `stopStep ${result.stopStep}`);
+  equal(result.stopStep, cpu.argmin + 6 + 1);
+  equal(stepsSeen, result.stopStep);
+  ok(cpu.argmin >= 3);
+  for (let i = 0; i < cpu.best.length; i++) {
+    ok(Math.abs(result.image.data[i]! - cpu.best[i]!) < 1e-6);
+  }
 });
 
 Deno.test("a short denoising fit beats the noisy input on a generated image", async () => {
