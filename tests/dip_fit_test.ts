@@ -356,6 +356,28 @@ Deno.test("every task restores to exactly the input size (odd sizes, gray and RG
   }
 });
 
+Deno.test("every architecture and input kind fits an odd-sized image to its exact size", async () => {
+  const observation = smoothImage(3, 9, 11);
+  const variants: Partial<DipFitOptions>[] = [
+    { arch: "hourglass", net: { channelsDown: [4, 4], channelsUp: [4, 4] } },
+    { arch: "resnet", net: { blocks: 1, channels: 4 } },
+    { arch: "deep-decoder", net: { channels: 4, upsamplings: 2 } },
+    { input: "meshgrid", net: { channelsDown: [4, 4], channelsUp: [4, 4], channelsSkip: [0, 0] } },
+  ];
+  for (const variant of variants) {
+    const fit = resolveFitOptions({
+      task: "denoise",
+      engine: "reference",
+      iterations: 2,
+      ...variant,
+    } as DipFitOptions);
+    const result = await fitImage({ observation }, fit);
+    const label = variant.arch ?? variant.input;
+    deepEqual([result.image.channels, result.image.height, result.image.width], [3, 9, 11], label);
+    ok(result.image.data.every((v) => v >= 0 && v <= 1), label);
+  }
+});
+
 Deno.test("inpainting reads its mask from a file when given one", async () => {
   const dir = await Deno.makeTempDir();
   try {
