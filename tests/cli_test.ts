@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { crc32 } from "node:zlib";
 import { loadImage } from "../ops/load.ts";
 import { cropBorder, lumaY, psnr, ssim } from "../ops/metrics.ts";
 import { encodeImage, saveImage } from "../ops/save.ts";
 import { testCard } from "../ops/testcard.ts";
+import { pngHeaderOnly } from "./fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -36,39 +36,6 @@ function assertOneLine(stderr: string, pattern: RegExp): void {
   assert.ok(!/\bat .*:\d+:\d+/.test(stderr), `no stack trace:\n${stderr}`);
 }
 
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const body = new Uint8Array(4 + data.length);
-  body.set(new TextEncoder().encode(type));
-  body.set(data, 4);
-  const chunk = new Uint8Array(12 + data.length);
-  const view = new DataView(chunk.buffer);
-  view.setUint32(0, data.length);
-  chunk.set(body, 4);
-  view.setUint32(8 + data.length, crc32(body));
-  return chunk;
-}
-
-/** A valid-CRC PNG header claiming `w`×`h` RGB pixels, with no image data behind it. */
-function hugePngHeader(w: number, h: number): Uint8Array {
-  const ihdr = new Uint8Array(13);
-  const view = new DataView(ihdr.buffer);
-  view.setUint32(0, w);
-  view.setUint32(4, h);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const parts = [
-    new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IEND", new Uint8Array()),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /** Writes one file per bad-input kind into `dir`; returns name → path (the folder and a missing path included). */
 async function badInputs(dir: string): Promise<Record<string, string>> {
   const card = testCard(16, 16);
@@ -83,7 +50,7 @@ async function badInputs(dir: string): Promise<Record<string, string>> {
     "cut.png": png.slice(0, Math.floor(png.length / 2)),
     "cut.jpg": jpeg.slice(0, Math.floor(jpeg.length / 2)),
     "damaged.png": damaged,
-    "huge.png": hugePngHeader(100_000, 100_000),
+    "huge.png": pngHeaderOnly(100_000, 100_000),
   };
   const paths: Record<string, string> = {};
   for (const [name, bytes] of Object.entries(files)) {
