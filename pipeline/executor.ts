@@ -157,7 +157,7 @@ export async function execute(
       done.push({ name: item.name, outputs, metrics, timings, info });
       emit({ type: "input-done", name: item.name, index: k, ms: performance.now() - t0, outputs });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
       failed.push({ name: item.name, file: item.path, error: message });
       emit({ type: "input-failed", name: item.name, error: message });
     }
@@ -190,7 +190,7 @@ async function runOne(
     try {
       frame = await op.run(frame, ctx);
     } catch (error) {
-      if (error instanceof InputError) throw error;
+      if (error instanceof InputError && error.file !== undefined) throw error; // names its file
       const message = error instanceof Error ? error.message : String(error);
       throw new Error(`${item.path ?? item.name}: op #${i + 1} ${op.kind} failed: ${message}`, {
         cause: error,
