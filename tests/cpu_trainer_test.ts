@@ -96,6 +96,47 @@ Deno.test("createCpuTrainer() follows the reference executor for 3 steps (SR + m
   }
 });
 
+Deno.test("createCpuTrainer() follows the reference executor with in-net Lanczos and max-pool downsampling", async () => {
+  for (const downsampleMode of ["lanczos2", "max"] as const) {
+    const plan = compilePlan(
+      skip({
+        inputChannels: 2,
+        outputChannels: 1,
+        channelsDown: [4, 5],
+        channelsSkip: [0, 2],
+        pad: "zero",
+        upsampleMode: "nearest",
+        downsampleMode,
+        act: "swish",
+      }),
+      {
+        batch: 1,
+        height: 16,
+        width: 12,
+        dataTerm: { kind: "identity" },
+        lr: 0.01,
+        regNoiseStd: 0,
+        emaDecay: 0,
+      },
+    );
+    const ref = new ReferenceTrainer(plan);
+    const cpu = await createCpuTrainer(plan, { threads: 2 });
+    try {
+      for (const t of [ref, cpu]) {
+        await t.reset([5]);
+        uploadAll(t, plan);
+        t.run(3);
+      }
+      const [a, b] = [await ref.readScalars(), await cpu.readScalars()];
+      assert.ok(maxAbsDiff(a.loss, b.loss) < 1e-4 * a.loss[0]!, `${downsampleMode} loss`);
+      const diff = maxAbsDiff(await ref.read("output"), await cpu.read("output"));
+      assert.ok(diff < 1e-3, `${downsampleMode}: output differs by ${diff}`);
+    } finally {
+      cpu.dispose();
+    }
+  }
+});
+
 /**
  * Runs the forward schedule on local kernels and returns Σ_b of the masked MSE computed in
  * float64 from the stored prediction (the stored float32 loss is too coarse for differences).
