@@ -39,7 +39,45 @@ function mkRows(
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = 0; k < kn; k++) {
+  let k = 0;
+  // Unrolled by two: half the pointer bumps and loop branches per FMA.
+  for (; k + 2 <= kn; k += 2) {
+    let b0 = v128.load(b);
+    let b1 = v128.load(b, 16);
+    let w0 = v128.load32_splat(a0);
+    let w1 = v128.load32_splat(a1);
+    c00 = fma(w0, b0, c00);
+    c01 = fma(w0, b1, c01);
+    c10 = fma(w1, b0, c10);
+    c11 = fma(w1, b1, c11);
+    let w2 = v128.load32_splat(a2);
+    let w3 = v128.load32_splat(a3);
+    c20 = fma(w2, b0, c20);
+    c21 = fma(w2, b1, c21);
+    c30 = fma(w3, b0, c30);
+    c31 = fma(w3, b1, c31);
+    b += bs;
+    b0 = v128.load(b);
+    b1 = v128.load(b, 16);
+    w0 = v128.load32_splat(a0, 4);
+    w1 = v128.load32_splat(a1, 4);
+    c00 = fma(w0, b0, c00);
+    c01 = fma(w0, b1, c01);
+    c10 = fma(w1, b0, c10);
+    c11 = fma(w1, b1, c11);
+    w2 = v128.load32_splat(a2, 4);
+    w3 = v128.load32_splat(a3, 4);
+    c20 = fma(w2, b0, c20);
+    c21 = fma(w2, b1, c21);
+    c30 = fma(w3, b0, c30);
+    c31 = fma(w3, b1, c31);
+    a0 += 8;
+    a1 += 8;
+    a2 += 8;
+    a3 += 8;
+    b += bs;
+  }
+  for (; k < kn; k++) {
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     const w0 = v128.load32_splat(a0);
