@@ -79,7 +79,9 @@ Example:
       if (mine.length > shown.length) shown.push(`  … ${mine.length - shown.length} more`);
       const part = shard ? `, shard ${shard.index}/${shard.count}` : "";
       printLine(
-        `recipe: ${recipePath}\ninput: ${input} (${mine.length} files${part})\n${shown.join("\n")}`,
+        `recipe: ${recipePath}\ninput: ${input} (${mine.length} file${
+          mine.length === 1 ? "" : "s"
+        }${part})\n${shown.join("\n")}`,
       );
       printLine(recipe.explain(values.out));
       return EXIT.ok;

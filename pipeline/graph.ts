@@ -30,6 +30,15 @@ export interface Expansion {
   ): { readonly ops: readonly Op[]; readonly replacesPrevious: boolean };
 }
 
+/**
+ * An op that says more about itself than its params in `explain()` (dipFit: the resolved preset
+ * and the network it will train). Optional: `explainGraph` looks for the method.
+ */
+export interface ExplainableOp extends Op {
+  /** Lines printed under the op by `explain()`. */
+  explain(): string;
+}
+
 /** One step of a recipe: an op, or an expansion that becomes ops at compile time. */
 export type Step = Op | Expansion;
 
@@ -111,8 +120,9 @@ export function graphOutputs(
 }
 
 /**
- * The graph as text, one op per line: kind, reads → writes, params, and the files it writes
- * (with `{name}` left as a placeholder). Halide's `print_loop_nest()`, for recipes.
+ * The graph as text, one op per line: kind, reads → writes, params, what an
+ * {@link ExplainableOp} adds, and the files it writes (with `{name}` left as a placeholder).
+ * Halide's `print_loop_nest()`, for recipes.
  */
 export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
   const lines = [
@@ -128,6 +138,10 @@ export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
       `  ${String(i + 1).padStart(2)}. ${op.kind.padEnd(width)}  ${reads} → ${writes}${from}`,
     );
     if (params) lines.push(`      ${" ".repeat(width)}  ${params}`);
+    const detail = (op as Partial<ExplainableOp>).explain?.();
+    if (detail) {
+      lines.push(...detail.split("\n").map((line) => `      ${" ".repeat(width)}  ${line}`));
+    }
     const files = op.outputs?.("{name}", undefined, outDir) ?? [];
     if (files.length > 0) {
       lines.push(`      ${" ".repeat(width)}  writes ${files.map(displayPath).join(", ")}`);

@@ -30,6 +30,7 @@ export {
   compileSteps,
   displayPath,
   type Expansion,
+  type ExplainableOp,
   explainGraph,
   type GraphNode,
   graphOutputs,

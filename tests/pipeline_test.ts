@@ -160,6 +160,18 @@ Deno.test("explain() lists each op with reads → writes, params and files", () 
   assert.match(text, /writes .*results[/\\]\{name\}_noisy\.png/);
 });
 
+Deno.test("explain() prints what an op says about itself under its line", () => {
+  const fit = {
+    ...copyOp("image", "image"),
+    kind: "fit",
+    explain: () => "network: skip(3→3)\nparams: 42",
+  };
+  const lines = pipeline().use(fit).explain().split("\n");
+  const at = lines.findIndex((l) => /1\. fit/.test(l));
+  assert.match(lines[at + 2]!, /^\s+network: skip\(3→3\)$/);
+  assert.match(lines[at + 3]!, /^\s+params: 42$/);
+});
+
 Deno.test("metrics({ label }) stores scores under the label, equal to psnr/ssim of the slots", async () => {
   const card = testCard(24, 20);
   const summary = await pipeline()
