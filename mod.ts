@@ -39,13 +39,23 @@ export { testCard } from "./ops/testcard.ts";
 export {
   dipFit,
   type DipFitOptions,
+  type FitEngine,
+  type FitHooks,
   fitImage,
   type FitProblem,
   type FitResult,
+  type ResolvedFit,
   resolveFitOptions,
 } from "./ops/dip_fit.ts";
 export { compose, identity, lanczosDown, mask, type Operator } from "./ops/operators.ts";
-export { PRESETS, type TaskName } from "./ops/tasks.ts";
+export {
+  type ArchName,
+  type FitSettings,
+  type InputKind,
+  type NetOptions,
+  PRESETS,
+  type TaskName,
+} from "./ops/tasks.ts";
 export { average, type AverageOptions } from "./ops/average.ts";
 export {
   type Activation,

@@ -141,8 +141,11 @@ export function fitProgressLine(): ((event: ProgressEvent) => void) | undefined 
 
 /** The inputs of one shortcut run. */
 export interface FitRun {
+  /** The degraded image file (the target of the fit). */
   readonly observation: string;
+  /** Inpainting: the mask file (white known, black missing). */
   readonly mask?: string;
+  /** Flash/no-flash: the flash image file (the network's input). */
   readonly guide?: string;
 }
 

@@ -85,7 +85,9 @@ export interface DipFitOptions {
   readonly inputDepth?: number;
   /** Std of the fresh noise added to z every step (0 = off). */
   readonly regNoise?: number;
+  /** Adam learning rate. */
   readonly lr?: number;
+  /** Adam steps (an upper bound with early stopping). */
   readonly iterations?: number;
   /** EMA decay of the output, 0 = off. */
   readonly ema?: number;
@@ -114,16 +116,27 @@ export interface DipFitOptions {
 
 /** Every option, resolved against the preset. */
 export interface ResolvedFit extends FitSettings {
+  /** What is restored. */
   readonly task: TaskName;
+  /** The preset the settings came from. */
   readonly preset: string;
+  /** SR factor (1 for the other tasks). */
   readonly factor: number;
+  /** Seed of the first run. */
   readonly seed: number;
+  /** Fits averaged. */
   readonly runs: number;
+  /** Fits trained at once. */
   readonly batch: number;
+  /** Engine asked for. */
   readonly engine: FitEngine;
+  /** CPU engine threads. */
   readonly threads?: number;
+  /** Steps between readbacks (k). */
   readonly checkEvery: number;
+  /** ES-WMV window and patience, when early stopping is on. */
   readonly earlyStop?: { readonly window: number; readonly patience: number };
+  /** Inpainting mask file. */
   readonly mask?: string;
 }
 
@@ -390,8 +403,11 @@ export interface FitResult {
   readonly stopStep?: number;
   /** The step of the minimum windowed variance (whose output is returned) with ES-WMV. */
   readonly wmvArgmin?: number;
+  /** Wall time per step, readbacks and decisions included. */
   readonly msPerStep: number;
+  /** The engine that ran (`webgpu`, `cpu`, `reference`). */
   readonly engine: string;
+  /** Its adapter or CPU description. */
   readonly adapter: string;
   /** How many times backtracking restored a snapshot. */
   readonly restores: number;
@@ -399,6 +415,7 @@ export interface FitResult {
   readonly psnr?: number;
   /** Best PSNR against `clean` seen at the checks, and its step. */
   readonly bestPsnr?: number;
+  /** The step of `bestPsnr`. */
   readonly bestStep?: number;
   /** The last loss of each fit. */
   readonly loss: readonly number[];
@@ -406,7 +423,9 @@ export interface FitResult {
 
 /** Hooks a caller (the op, a benchmark, a test) may pass to {@link fitImage}. */
 export interface FitHooks {
+  /** Receives a "fit" progress event at every check. */
   readonly emit?: OpContext["emit"];
+  /** Aborts the fit between checks. */
   readonly signal?: AbortSignal;
   /** Name used in progress events. */
   readonly name?: string;

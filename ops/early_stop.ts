@@ -37,17 +37,20 @@ export function wmvShouldStop(stepsRun: number, argmin: number, patience: number
  * minimum, its step and a copy of the output at it.
  */
 export class WindowedVariance {
+  /** W: how many outputs the variance is taken over. */
   readonly window: number;
+  /** Values per output (C·H·W). */
   readonly size: number;
   /** Minimum variance so far (+∞ before the window is full). */
-  minVariance = Number.POSITIVE_INFINITY;
+  minVariance: number = Number.POSITIVE_INFINITY;
   /** Step of the minimum (−1 before the window is full). */
-  argmin = -1;
+  argmin: number = -1;
   /** The output at the minimum. */
   readonly best: Float32Array;
   readonly #ring: Float32Array[];
   #step = 0;
 
+  /** A tracker over `window` outputs of `size` values each. */
   constructor(window: number, size: number) {
     if (!Number.isInteger(window) || window < 1) {
       throw new RangeError(
@@ -105,11 +108,13 @@ export type BacktrackAction = "snapshot" | "restore";
  * snapshot covers all fits of a batch, so one collapsing fit rolls all of them back.)
  */
 export class Backtracker {
+  /** A drop larger than this (dB) restores the snapshot. */
   readonly dropDb: number;
   #last: number[] | undefined;
   /** How many times a restore was requested. */
   restores = 0;
 
+  /** A backtracker with the reference's 5 dB threshold unless told otherwise. */
   constructor(dropDb = BACKTRACK_DROP_DB) {
     this.dropDb = dropDb;
   }

@@ -14,9 +14,13 @@ import { type Image, makeImage } from "./image.ts";
 
 /** Pixels added on each side. */
 export interface Padding {
+  /** Rows added above. */
   readonly top: number;
+  /** Rows added below. */
   readonly bottom: number;
+  /** Columns added on the left. */
   readonly left: number;
+  /** Columns added on the right. */
   readonly right: number;
 }
 

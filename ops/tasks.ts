@@ -37,15 +37,19 @@ export type NetOptions =
 
 /** Every option of a preset (a fully specified fit). */
 export interface FitSettings {
+  /** Generator family. */
   readonly arch: ArchName;
   /** Options of the architecture's builder, e.g. `{ channelsDown: [128, 128, 128, 128, 128] }`. */
   readonly net: Readonly<NetOptions>;
+  /** What z is. */
   readonly input: InputKind;
   /** Channels of z (noise); meshgrid is always 2, an image input its channel count. */
   readonly inputDepth: number;
   /** Std of the fresh Gaussian noise added to z at every step (reference `reg_noise_std`). */
   readonly regNoise: number;
+  /** Adam learning rate. */
   readonly lr: number;
+  /** Adam steps. */
   readonly iterations: number;
   /** EMA decay of the output (0 = off; the result is then the last output). */
   readonly ema: number;
