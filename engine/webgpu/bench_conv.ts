@@ -121,9 +121,15 @@ if (values.net) {
   const trainer = await createWebGpuTrainer(plan);
   const t1 = performance.now();
   await trainer.reset([1]);
+  const tReset = performance.now();
   trainer.run(1);
   await trainer.readScalars();
   const t2 = performance.now();
+  console.log(
+    `reset ${((tReset - t1) / 1000).toFixed(2)} s, first step ${
+      ((t2 - tReset) / 1000).toFixed(2)
+    } s`,
+  );
   console.log(
     `denoisingNet at ${size}²: create ${((t1 - t0) / 1000).toFixed(2)} s (pipelines ${
       trainer.compileSeconds.toFixed(2)

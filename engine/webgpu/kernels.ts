@@ -1,6 +1,7 @@
 /**
  * WGSL code generation: each plan {@link Step} becomes one or a few compute kernels with every
- * shape, stride and offset baked in as a constant. Convolutions are register tiled without
+ * shape and stride baked in as a constant (offsets come from a per-kernel uniform table, so
+ * layers of one shape share a pipeline). Convolutions are register tiled without
  * workgroup barriers (each invocation computes 4 channels × 4 pixels, or 4 output channels ×
  * the whole k×k window of a few input channels for the weight gradient), which keeps shader
  * compilation cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup
@@ -33,8 +34,8 @@ const BWD_WEIGHT_TARGET_INVOCATIONS = 16384;
 
 /** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
 function at(k: KernelBuilder, v: View, b: string, r: string, write = false): string {
-  const buf = write ? k.w(v.arena) : k.r(v.arena);
-  return `${buf}[${v.offset} + (${b}) * ${v.batchStride} + (${r})]`;
+  const base = k.base(v, write);
+  return `b_${v.arena}[${base} + (${b}) * ${v.batchStride} + (${r})]`;
 }
 
 function size(v: View): number {
@@ -138,7 +139,7 @@ function convShape(
 function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad);
   const { x, y, k, stride, p } = g;
-  const kb = new KernelBuilder();
+  const kb = new KernelBuilder(plan.batch);
   const cin = x.c;
   const cout = y.c;
   const kk = k * k;
@@ -154,8 +155,8 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   let oy = g / ${gw};
   let ox0 = (g % ${gw}) * ${TILE_P};
   let co0 = i32(gid.y) * ${TILE_C};
-  let xb = ${x.offset} + b * ${x.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset};`);
+  let xb = ${kb.base(x)} + b * ${x.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`);
   for (let ky = 0; ky < k; ky++) {
     lines.push(`  let ry${ky} = oy * ${stride} + ${ky - p};`);
     lines.push(`  let ro${ky} = pad_${s.pad}(ry${ky}, ${x.h}) * ${x.w};`);
@@ -180,7 +181,9 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   for (let j = 0; j < TILE_C; j++) {
     lines.push(`  let wj${j} = wb + min(co0 + ${j}, ${cout - 1}) * ${cin * kk};`);
     const init = s.bias
-      ? `${P}[b * ${plan.paramsPerFit} + ${s.bias.offset} + min(co0 + ${j}, ${cout - 1})]`
+      ? `${P}[b * ${plan.paramsPerFit} + ${kb.off("param", s.bias.offset)} + min(co0 + ${j}, ${
+        cout - 1
+      })]`
       : "0.0";
     for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = ${init};`);
   }
@@ -207,7 +210,9 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   for (let j = 0; j < TILE_C; j++) {
     for (let i = 0; i < TILE_P; i++) {
       lines.push(
-        `  if (co0 + ${j} < ${cout} && ox0 + ${i} < ${y.w}) { ${Y}[${y.offset} + b * ${y.batchStride} + (co0 + ${j}) * ${
+        `  if (co0 + ${j} < ${cout} && ox0 + ${i} < ${y.w}) { ${Y}[${
+          kb.base(y, true)
+        } + b * ${y.batchStride} + (co0 + ${j}) * ${
           y.h * y.w
         } + oy * ${y.w} + ox0 + ${i}] = a${j}_${i}; }`,
       );
@@ -234,7 +239,7 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
   const kernels: Kernel[] = [];
   // Kernel A: the gradient at each input pixel's own padded position (register tiled).
   {
-    const kb = new KernelBuilder();
+    const kb = new KernelBuilder(plan.batch);
     const gw = Math.ceil(dx.w / TILE_P);
     const groups = dx.h * gw;
     const P = kb.r("param");
@@ -246,8 +251,8 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
   let iy = g / ${gw};
   let ix0 = (g % ${gw}) * ${TILE_P};
   let ci0 = i32(gid.y) * ${TILE_C};
-  let db = ${dy.offset} + b * ${dy.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset};`);
+  let db = ${kb.base(dy)} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`);
     const validIdx = (t: string, n: number) =>
       stride === 1
         ? `${t} >= 0 && ${t} < ${n}`
@@ -298,7 +303,7 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
     const DX = kb.w(dx.arena);
     for (let j = 0; j < TILE_C; j++) {
       for (let i = 0; i < TILE_P; i++) {
-        const dst = `${DX}[${dx.offset} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
+        const dst = `${DX}[${kb.base(dx, true)} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
           dx.h * dx.w
         } + iy * ${dx.w} + ix0 + ${i}]`;
         lines.push(
@@ -320,7 +325,7 @@ ${lines.join("\n")}
   // Kernel B: reflection/replicate padding maps border positions onto pixels near the edge;
   // add the gradient of those extra padded positions (a band of q pixels along each edge).
   if (s.pad !== "zero" && p > 0) {
-    const kb = new KernelBuilder();
+    const kb = new KernelBuilder(plan.batch);
     const q = p + 1;
     const H = dx.h;
     const W = dx.w;
@@ -351,8 +356,8 @@ ${lines.join("\n")}
     let j = e2 % ${2 * q};
     ix = select(${W - 2 * q} + j, j, j < ${q});
   }
-  let db = ${dy.offset} + b * ${dy.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${s.weight.offset} + ci * ${kk};
+  let db = ${kb.base(dy)} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)} + ci * ${kk};
   var acc = 0.0;
   for (var rr = 0; rr <= ${2 * p}; rr++) {
     let r = select(select(${H + p} + rr - ${p + 1}, rr - 1, rr <= ${p}), iy + ${p}, rr == 0);
@@ -377,7 +382,7 @@ ${lines.join("\n")}
       }
     }
   }
-  let d = ${dx.offset} + b * ${dx.batchStride} + ci * ${H * W} + iy * ${W} + ix;
+  let d = ${kb.base(dx, true)} + b * ${dx.batchStride} + ci * ${H * W} + iy * ${W} + ix;
   ${DX}[d] = ${DX}[d] + acc;
 }`;
     kernels.push(kb.finish(`conv_bwd_data border ${s.pad} ${H}×${W}`, body, dispatch, padFns()));
@@ -401,7 +406,7 @@ function convBwdWeight(plan: Plan, s: Extract<Step, { kind: "conv_bwd_weight" }>
   const nwb = nw + (s.bias ? cout : 0);
   const kernels: Kernel[] = [];
   {
-    const kb = new KernelBuilder();
+    const kb = new KernelBuilder(plan.batch);
     const X = kb.r(x.arena);
     const DY = kb.r(dy.arena);
     const S = kb.scratch(plan.batch * chunks * nwb);
@@ -414,8 +419,8 @@ function convBwdWeight(plan: Plan, s: Extract<Step, { kind: "conv_bwd_weight" }>
   let chunk = e / ${tiles};
   let co0 = (t % ${ncog}) * ${TILE_C};
   let ci0 = (t / ${ncog}) * ${cit};
-  let xb = ${x.offset} + b * ${x.batchStride};
-  let db = ${dy.offset} + b * ${dy.batchStride};
+  let xb = ${kb.base(x)} + b * ${x.batchStride};
+  let db = ${kb.base(dy)} + b * ${dy.batchStride};
   let y0 = chunk * ${rowsPerChunk};
   let y1 = min(y0 + ${rowsPerChunk}, ${dy.h});`);
     for (let j = 0; j < TILE_C; j++) {
@@ -485,11 +490,13 @@ ${lines.join("\n")}
     ));
   }
   {
-    const kb = new KernelBuilder();
+    const kb = new KernelBuilder(plan.batch);
     const S = kb.r("scratch");
     const G = kb.w("grad");
     const biasLine = s.bias
-      ? `  else { ${G}[b * ${plan.paramsPerFit} + ${s.bias.offset} + r - ${nw}] = acc; }`
+      ? `  else { ${G}[b * ${plan.paramsPerFit} + ${
+        kb.off("grad", s.bias.offset)
+      } + r - ${nw}] = acc; }`
       : "";
     kernels.push(flatOver(
       kb,
@@ -498,7 +505,7 @@ ${lines.join("\n")}
       nwb,
       `  var acc = 0.0;
   for (var c = 0; c < ${chunks}; c++) { acc = acc + ${S}[(b * ${chunks} + c) * ${nwb} + r]; }
-  if (r < ${nw}) { ${G}[b * ${plan.paramsPerFit} + ${s.weight.offset} + r] = acc; }
+  if (r < ${nw}) { ${G}[b * ${plan.paramsPerFit} + ${kb.off("grad", s.weight.offset)} + r] = acc; }
 ${biasLine}`,
     ));
   }
@@ -512,7 +519,7 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
   const hw = s.x.h * s.x.w;
   const pp = plan.paramsPerFit;
   const stats = (k: KernelBuilder, write: boolean) => (write ? k.w("stats") : k.r("stats"));
-  const k1 = new KernelBuilder();
+  const k1 = new KernelBuilder(plan.batch);
   const st1 = stats(k1, true);
   const X1 = k1.r(s.x.arena);
   const reduce = perGroup(
@@ -520,7 +527,7 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
     `bn stats ${s.x.c}×${hw}`,
     s.x.c,
     plan.batch,
-    `  let base = ${s.x.offset} + b * ${s.x.batchStride} + c * ${hw};
+    `  let base = ${k1.base(s.x)} + b * ${s.x.batchStride} + c * ${hw};
   var sum = 0.0;
   for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { sum = sum + ${X1}[base + i]; }
   let mean = wg_sum(sum, lid) / ${f32Lit(hw)};
@@ -528,13 +535,13 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
   for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { let d = ${X1}[base + i] - mean; sq = fma(d, d, sq); }
   let variance = wg_sum(sq, lid) / ${f32Lit(hw)};
   if (lid == 0u) {
-    let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+    let so = ${k1.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
     ${st1}[so] = mean;
     ${st1}[so + ${s.stats.channels}] = inverseSqrt(variance + 1e-5); // PyTorch BatchNorm2d eps
   }`,
     "",
   );
-  const k2 = new KernelBuilder();
+  const k2 = new KernelBuilder(plan.batch);
   const st2 = stats(k2, false);
   const P = k2.r("param");
   const apply = flatOver(
@@ -543,9 +550,11 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
     plan.batch,
     size(s.x),
     `  let c = r / ${hw};
-  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+  let so = ${k2.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
   let xhat = (${at(k2, s.x, "b", "r")} - ${st2}[so]) * ${st2}[so + ${s.stats.channels}];
-  let z = fma(${P}[b * ${pp} + ${s.gamma.offset} + c], xhat, ${P}[b * ${pp} + ${s.beta.offset} + c]);
+  let z = fma(${P}[b * ${pp} + ${k2.off("param", s.gamma.offset)} + c], xhat, ${P}[b * ${pp} + ${
+      k2.off("param", s.beta.offset)
+    } + c]);
   ${at(k2, s.y, "b", "r", true)} = act_${s.act}(z);`,
     activationFns(s.act),
   );
@@ -557,7 +566,7 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
   checkSameShape("bn_act_bwd", s.x, s.dx);
   const hw = s.x.h * s.x.w;
   const pp = plan.paramsPerFit;
-  const k1 = new KernelBuilder();
+  const k1 = new KernelBuilder(plan.batch);
   const st1 = k1.r("stats");
   const P1 = k1.r("param");
   const G1 = k1.w("grad");
@@ -568,13 +577,13 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
     `bn_bwd sums ${s.x.c}×${hw}`,
     s.x.c,
     plan.batch,
-    `  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+    `  let so = ${k1.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
   let mean = ${st1}[so];
   let istd = ${st1}[so + ${s.stats.channels}];
-  let gamma = ${P1}[b * ${pp} + ${s.gamma.offset} + c];
-  let beta = ${P1}[b * ${pp} + ${s.beta.offset} + c];
-  let xb = ${s.x.offset} + b * ${s.x.batchStride} + c * ${hw};
-  let db = ${s.dy.offset} + b * ${s.dy.batchStride} + c * ${hw};
+  let gamma = ${P1}[b * ${pp} + ${k1.off("param", s.gamma.offset)} + c];
+  let beta = ${P1}[b * ${pp} + ${k1.off("param", s.beta.offset)} + c];
+  let xb = ${k1.base(s.x)} + b * ${s.x.batchStride} + c * ${hw};
+  let db = ${k1.base(s.dy)} + b * ${s.dy.batchStride} + c * ${hw};
   var sdz = 0.0;
   var sdzx = 0.0;
   for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) {
@@ -586,12 +595,12 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
   let dbeta = wg_sum(sdz, lid);
   let dgamma = wg_sum(sdzx, lid);
   if (lid == 0u) {
-    ${G1}[b * ${pp} + ${s.beta.offset} + c] = dbeta;
-    ${G1}[b * ${pp} + ${s.gamma.offset} + c] = dgamma;
+    ${G1}[b * ${pp} + ${k1.off("grad", s.beta.offset)} + c] = dbeta;
+    ${G1}[b * ${pp} + ${k1.off("grad", s.gamma.offset)} + c] = dgamma;
   }`,
     activationFns(s.act),
   );
-  const k2 = new KernelBuilder();
+  const k2 = new KernelBuilder(plan.batch);
   const st2 = k2.r("stats");
   const P2 = k2.r("param");
   const G2 = k2.r("grad");
@@ -601,15 +610,15 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
     plan.batch,
     size(s.x),
     `  let c = r / ${hw};
-  let so = ${s.stats.offset} + b * ${s.stats.batchStride} + c;
+  let so = ${k2.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
   let istd = ${st2}[so + ${s.stats.channels}];
   let xhat = (${at(k2, s.x, "b", "r")} - ${st2}[so]) * istd;
-  let gamma = ${P2}[b * ${pp} + ${s.gamma.offset} + c];
-  let dz = ${
-      at(k2, s.dy, "b", "r")
-    } * actd_${s.act}(fma(gamma, xhat, ${P2}[b * ${pp} + ${s.beta.offset} + c]));
-  let dbeta = ${G2}[b * ${pp} + ${s.beta.offset} + c];
-  let dgamma = ${G2}[b * ${pp} + ${s.gamma.offset} + c];
+  let gamma = ${P2}[b * ${pp} + ${k2.off("param", s.gamma.offset)} + c];
+  let dz = ${at(k2, s.dy, "b", "r")} * actd_${s.act}(fma(gamma, xhat, ${P2}[b * ${pp} + ${
+      k2.off("param", s.beta.offset)
+    } + c]));
+  let dbeta = ${G2}[b * ${pp} + ${k2.off("grad", s.beta.offset)} + c];
+  let dgamma = ${G2}[b * ${pp} + ${k2.off("grad", s.gamma.offset)} + c];
   let v = gamma * istd * (dz - (dbeta + xhat * dgamma) / ${f32Lit(hw)});
   ${store(at(k2, s.dx, "b", "r", true), "v", s.accumulate)}`,
     activationFns(s.act),
@@ -619,7 +628,7 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
 
 function pointwiseAct(plan: Plan, s: Extract<Step, { kind: "act" }>): Kernel {
   checkSameShape("act", s.x, s.y);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     `act ${s.act}`,
@@ -632,7 +641,7 @@ function pointwiseAct(plan: Plan, s: Extract<Step, { kind: "act" }>): Kernel {
 
 function pointwiseActBwd(plan: Plan, s: Extract<Step, { kind: "act_bwd" }>): Kernel {
   checkSameShape("act_bwd", s.x, s.dx);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     `act_bwd ${s.act}`,
@@ -655,7 +664,7 @@ function pool(plan: Plan, s: Extract<Step, { kind: "pool" }>): Kernel {
       } but received ${y.c}×${y.h}×${y.w}`,
     );
   }
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const combine = s.mode === "avg"
     ? "0.25 * ((v00 + v01) + (v10 + v11))"
     : "max(max(v00, v01), max(v10, v11))";
@@ -679,7 +688,7 @@ function pool(plan: Plan, s: Extract<Step, { kind: "pool" }>): Kernel {
 function poolBwd(plan: Plan, s: Extract<Step, { kind: "pool_bwd" }>): Kernel {
   const { x, dy, dx } = s;
   checkSameShape("pool_bwd", x, dx);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const value = s.mode === "avg"
     ? `0.25 * ${at(k, dy, "b", "o")}`
     : `select(0.0, ${at(k, dy, "b", "o")}, arg == mine)`;
@@ -731,7 +740,7 @@ function upsample(plan: Plan, s: Extract<Step, { kind: "upsample" }>): Kernel {
       } but received ${y.c}×${y.h}×${y.w}`,
     );
   }
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const head = `  let c = r / ${y.h * y.w};
   let oy = (r / ${y.w}) % ${y.h};
   let ox = r % ${y.w};
@@ -772,7 +781,7 @@ function upsampleBwd(plan: Plan, s: Extract<Step, { kind: "upsample_bwd" }>): Ke
       } but received ${dy.c}×${dy.h}×${dy.w}`,
     );
   }
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const head = `  let c = r / ${dx.h * dx.w};
   let iy = (r / ${dx.w}) % ${dx.h};
   let ix = r % ${dx.w};
@@ -818,7 +827,7 @@ function cropCopy(plan: Plan, s: Extract<Step, { kind: "crop_copy" }>): Kernel {
       `engine/webgpu crop_copy: expected output within ${x.c}×${x.h}×${x.w} but received ${y.c}×${y.h}×${y.w}`,
     );
   }
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     "crop_copy",
@@ -837,7 +846,7 @@ function cropCopyBwd(plan: Plan, s: Extract<Step, { kind: "crop_copy_bwd" }>): K
   const { dy, dx } = s;
   const dy0 = Math.floor((dx.h - dy.h) / 2);
   const dx0 = Math.floor((dx.w - dy.w) / 2);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     "crop_copy_bwd",
@@ -873,7 +882,7 @@ function resampleDown(plan: Plan, s: Extract<Step, { kind: "resample_down" }>): 
       `engine/webgpu resample_down: expected output ${oh}×${ow} but received ${y.h}×${y.w}`,
     );
   }
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     `resample_down ×1/${f}`,
@@ -902,7 +911,7 @@ function resampleDown(plan: Plan, s: Extract<Step, { kind: "resample_down" }>): 
 function resampleDownBwd(plan: Plan, s: Extract<Step, { kind: "resample_down_bwd" }>): Kernel {
   const { dy, dx, factor: f, taps, pad } = s;
   const t = taps.length;
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   // Input pixel iy receives padded rows [rlo, rhi] (replicate padding folds the borders).
   return flatOver(
     k,
@@ -940,7 +949,7 @@ function resampleDownBwd(plan: Plan, s: Extract<Step, { kind: "resample_down_bwd
 
 function inputNoise(plan: Plan, s: Extract<Step, { kind: "input_noise" }>): Kernel {
   checkSameShape("input_noise", s.z0, s.z);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   if (s.std === 0) {
     return flatOver(
       k,
@@ -971,7 +980,7 @@ function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
     k: KernelBuilder,
     idx: string,
   ) => (s.mask ? at(k, s.mask, "b", `${idx} % ${hw}`) : "1.0");
-  const k1 = new KernelBuilder();
+  const k1 = new KernelBuilder(plan.batch);
   const grad = flatOver(
     k1,
     "mse_loss grad",
@@ -981,7 +990,7 @@ function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
   let d = ${at(k1, s.pred, "b", "r")} - ${at(k1, s.target, "b", "r")};
   ${at(k1, s.dpred, "b", "r", true)} = ${f32Lit(2 / n)} * m * m * d;`,
   );
-  const k2 = new KernelBuilder();
+  const k2 = new KernelBuilder(plan.batch);
   const SC = k2.w("scalars");
   const loss = perGroup(
     k2,
@@ -994,14 +1003,16 @@ function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
     acc = fma(d, d, acc);
   }
   let total = wg_sum(acc, lid);
-  if (lid == 0u && c == 0) { ${SC}[${s.lossOffset} + b] = total / ${f32Lit(n)}; }`,
+  if (lid == 0u && c == 0) { ${SC}[${k2.off("scalars", s.lossOffset)} + b] = total / ${
+      f32Lit(n)
+    }; }`,
     "",
   );
   return [loss, grad];
 }
 
 function adam(s: Extract<Step, { kind: "adam" }>): Kernel {
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(1);
   const C = k.r("ctrl");
   const P = k.w("param");
   const G = k.r("grad");
@@ -1027,7 +1038,7 @@ function adam(s: Extract<Step, { kind: "adam" }>): Kernel {
 
 function ema(plan: Plan, s: Extract<Step, { kind: "ema" }>): Kernel {
   checkSameShape("ema", s.x, s.ema);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const C = k.r("ctrl");
   return flatOver(
     k,
@@ -1045,7 +1056,7 @@ function ema(plan: Plan, s: Extract<Step, { kind: "ema" }>): Kernel {
 function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
   checkSameShape("psnr", s.a, s.b);
   const n = size(s.a);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   const SC = k.w("scalars");
   return perGroup(
     k,
@@ -1058,7 +1069,7 @@ function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
     acc = fma(d, d, acc);
   }
   let total = wg_sum(acc, lid);
-  if (lid == 0u && c == 0) { ${SC}[${s.offset} + b] = -10.0 * log(total / ${
+  if (lid == 0u && c == 0) { ${SC}[${k.off("scalars", s.offset)} + b] = -10.0 * log(total / ${
       f32Lit(n)
     }) / log(10.0); }`,
     "",
@@ -1074,9 +1085,9 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
   checkSameShape("wmv", s.x, s.best);
   const n = size(s.x);
   const win = s.window;
-  const slot = (j: string, b: string) =>
-    `${s.ring.offset} + ${j} * ${n} + ${b} * ${s.ring.batchStride}`;
-  const k1 = new KernelBuilder();
+  const k1 = new KernelBuilder(plan.batch);
+  const ringBase = k1.base(s.ring, true, (win - 1) * n + (plan.batch - 1) * s.ring.batchStride + n);
+  const slot = (j: string, b: string) => `${ringBase} + ${j} * ${n} + ${b} * ${s.ring.batchStride}`;
   const C1 = k1.r("ctrl");
   const R = k1.w(s.ring.arena);
   const SC1 = k1.w("scalars");
@@ -1105,10 +1116,12 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
     acc = acc + sq;
   }
   let total = wg_sum(acc, lid);
-  if (lid == 0u && c == 0 && filled) { ${SC1}[${s.varOffset} + b] = total / ${f32Lit(win * n)}; }`,
+  if (lid == 0u && c == 0 && filled) { ${SC1}[${k1.off("scalars", s.varOffset)} + b] = total / ${
+      f32Lit(win * n)
+    }; }`,
     "",
   );
-  const k2 = new KernelBuilder();
+  const k2 = new KernelBuilder(plan.batch);
   const C2 = k2.r("ctrl");
   const SC2 = k2.r("scalars");
   const best = flatOver(
@@ -1116,11 +1129,13 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
     "wmv best",
     plan.batch,
     n,
-    `  if (${C2}[0] >= ${win - 1}u && ${SC2}[${s.varOffset} + b] < ${SC2}[${s.minOffset} + b]) {
+    `  if (${C2}[0] >= ${win - 1}u && ${SC2}[${k2.off("scalars", s.varOffset)} + b] < ${SC2}[${
+      k2.off("scalars", s.minOffset)
+    } + b]) {
     ${at(k2, s.best, "b", "r", true)} = ${at(k2, s.x, "b", "r")};
   }`,
   );
-  const k3 = new KernelBuilder();
+  const k3 = new KernelBuilder(plan.batch);
   const C3 = k3.r("ctrl");
   const SC3 = k3.w("scalars");
   const argmin = flatOver(
@@ -1128,10 +1143,11 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
     "wmv min",
     plan.batch,
     1,
-    `  let v = ${SC3}[${s.varOffset} + b];
-  if (${C3}[0] >= ${win - 1}u && v < ${SC3}[${s.minOffset} + b]) {
-    ${SC3}[${s.minOffset} + b] = v;
-    ${SC3}[${s.argminOffset} + b] = f32(${C3}[0]);
+    `  let v = ${SC3}[${k3.off("scalars", s.varOffset)} + b];
+  let mo = ${k3.off("scalars", s.minOffset)} + b;
+  if (${C3}[0] >= ${win - 1}u && v < ${SC3}[mo]) {
+    ${SC3}[mo] = v;
+    ${SC3}[${k3.off("scalars", s.argminOffset)} + b] = f32(${C3}[0]);
   }`,
   );
   return [variance, best, argmin];
@@ -1140,7 +1156,7 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
 function add(plan: Plan, s: Extract<Step, { kind: "add" }>): Kernel {
   checkSameShape("add", s.a, s.y);
   checkSameShape("add", s.b, s.y);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     "add",
@@ -1152,7 +1168,7 @@ function add(plan: Plan, s: Extract<Step, { kind: "add" }>): Kernel {
 
 function copyGrad(plan: Plan, s: Extract<Step, { kind: "copy_grad" }>): Kernel {
   checkSameShape("copy_grad", s.dy, s.dx);
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(plan.batch);
   return flatOver(
     k,
     "copy_grad",
@@ -1164,7 +1180,7 @@ function copyGrad(plan: Plan, s: Extract<Step, { kind: "copy_grad" }>): Kernel {
 
 /** The kernel that advances the device-side step counter (last in every training step). */
 export function stepCounterKernel(): Kernel {
-  const k = new KernelBuilder();
+  const k = new KernelBuilder(1);
   const C = k.w("ctrl");
   return k.finish(
     "step counter",

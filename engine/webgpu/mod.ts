@@ -137,7 +137,7 @@ export async function createWebGpuTrainer(
   }
   const adapterName = adapter ? describeAdapter(adapter) : "WebGPU device";
 
-  const buffers = new Map<BufferName, GPUBuffer>();
+  const buffers = new Map<BufferName | "tables", GPUBuffer>();
   for (const [name, size] of sizes) {
     buffers.set(
       name,
@@ -173,21 +173,55 @@ export async function createWebGpuTrainer(
   await Promise.all([...pipelines].map(async ([code, p]) => ready.set(code, await p)));
   const compileSeconds = (performance.now() - t0) / 1000;
 
-  const launches = (kernels: readonly Kernel[]): Launch[] =>
-    kernels.map((k) => {
+  // Every kernel's uniform table (where its tensors start) in one buffer, 256-byte aligned.
+  const allKernels = [...trainKernels, ...evalKernels];
+  const tableAt: number[] = [];
+  let tableBytes = 0;
+  for (const k of allKernels) {
+    tableAt.push(tableBytes);
+    tableBytes += Math.ceil(Math.max(k.uniforms.byteLength, 16) / 256) * 256;
+  }
+  const tables = device.createBuffer({
+    label: "dipline offset tables",
+    size: Math.max(tableBytes, 16),
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  allKernels.forEach((k, i) => {
+    if (k.uniforms.length > 0) device.queue.writeBuffer(tables, tableAt[i]!, k.uniforms);
+  });
+  buffers.set("tables", tables);
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  const launches = (kernels: readonly Kernel[], first: number): Launch[] =>
+    kernels.map((k, i) => {
       const pipeline = ready.get(k.code)!;
+      const entries: GPUBindGroupEntry[] = k.bindings.map((b, binding) => {
+        const buffer = buf(b.name);
+        const size = b.size === undefined ? buffer.size - b.offset * 4 : b.size * 4;
+        if (size > maxBinding) {
+          throw new Error(
+            `engine/webgpu: expected the ${b.name} range of "${k.label}" (${size} bytes) within maxStorageBufferBindingSize but it is ${maxBinding}`,
+          );
+        }
+        return { binding, resource: { buffer, offset: b.offset * 4, size } };
+      });
+      if (k.uniforms.length > 0) {
+        entries.push({
+          binding: k.bindings.length,
+          resource: { buffer: tables, offset: tableAt[first + i]!, size: k.uniforms.byteLength },
+        });
+      }
       return {
         pipeline,
         dispatch: k.dispatch,
         bindGroup: device.createBindGroup({
           label: k.label,
           layout: pipeline.getBindGroupLayout(0),
-          entries: k.buffers.map((name, binding) => ({ binding, resource: { buffer: buf(name) } })),
+          entries,
         }),
       };
     });
-  const trainLaunches = launches(trainKernels);
-  const evalLaunches = launches(evalKernels);
+  const trainLaunches = launches(trainKernels, 0);
+  const evalLaunches = launches(evalKernels, trainKernels.length);
   const error = await device.popErrorScope();
   if (error) {
     throw new Error(`engine/webgpu: creating the plan's pipelines failed: ${error.message}`);
@@ -222,7 +256,7 @@ class GpuTrainer implements WebGpuTrainer {
     readonly device: GPUDevice,
     readonly ownsDevice: boolean,
     readonly adapter: string,
-    readonly buffers: Map<BufferName, GPUBuffer>,
+    readonly buffers: Map<BufferName | "tables", GPUBuffer>,
     readonly trainLaunches: readonly Launch[],
     readonly evalLaunches: readonly Launch[],
     stats: { compileSeconds: number; pipelineCount: number },

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Arena } from "../plan.ts";
+import type { Arena, View } from "../plan.ts";
 import type { Activation } from "../../models/graph.ts";
 
 /** A device buffer a kernel may bind: a plan arena, the control words, or the scratch area. */
@@ -17,24 +17,54 @@ export type BufferName = Arena | "ctrl" | "scratch";
 /** Words of the `ctrl` buffer: [0] the step counter, [CTRL_SEEDS + b] fit b's noise seed. */
 export const CTRL_SEEDS = 4;
 
-/** One compute dispatch with its fully specialised WGSL source. */
+/** Arenas bound as a range (the views a kernel touches) rather than whole: the big ones. */
+const RANGE_BOUND: ReadonlySet<BufferName> = new Set(["act", "dact", "io"]);
+
+/** Storage binding offsets are multiples of 256 bytes (WebGPU's default alignment). */
+const BIND_ALIGN_FLOATS = 64;
+
+/** One storage binding of a kernel: a buffer, whole or from `offset` for `size` floats. */
+export interface Binding {
+  readonly name: BufferName;
+  /** First float bound (a multiple of 64). */
+  readonly offset: number;
+  /** Floats bound; undefined = to the end of the buffer. */
+  readonly size?: number;
+}
+
+/** One compute dispatch with its WGSL source, specialised per shape. */
 export interface Kernel {
   /** What the kernel does, for labels and error messages. */
   readonly label: string;
-  /** Complete WGSL (bindings included); identical sources share one pipeline. */
+  /**
+   * Complete WGSL. Shapes and strides are constants; where each tensor starts is read from a
+   * small uniform table, so layers of one shape share a pipeline (identical sources share one).
+   */
   readonly code: string;
-  /** Buffers in binding order (binding i is `buffers[i]`). */
-  readonly buffers: readonly BufferName[];
+  /** Storage bindings in binding order; the uniform table, if any, follows them. */
+  readonly bindings: readonly Binding[];
+  /** The kernel's uniform table (offsets relative to their bindings), empty when none. */
+  readonly uniforms: Uint32Array<ArrayBuffer>;
   /** Workgroup counts. */
   readonly dispatch: readonly [number, number, number];
   /** Floats of scratch this kernel needs (0 when none). */
   readonly scratchFloats: number;
 }
 
-/** Collects the buffers a kernel body references and emits the binding header. */
+/**
+ * Collects the buffers and offsets a kernel body references and emits the binding header.
+ * Each buffer is bound once (read-only unless written), so views aliasing one arena are plain
+ * indices into one binding; act, dact and io are bound over the range the kernel touches only.
+ */
 export class KernelBuilder {
   readonly #uses = new Map<BufferName, boolean>();
+  readonly #spans = new Map<BufferName, [number, number]>();
+  readonly #slots = new Map<string, number>();
+  readonly #values: { arena: BufferName; value: number }[] = [];
   #scratch = 0;
+
+  /** `batch` is the plan's number of fits (a view spans batch strides). */
+  constructor(readonly batch: number) {}
 
   /** Marks `name` as read and returns its WGSL identifier. */
   r(name: BufferName): string {
@@ -54,6 +84,40 @@ export class KernelBuilder {
     return this.w("scratch");
   }
 
+  /**
+   * An offset into `arena` as a WGSL i32 expression (read from the uniform table); for a
+   * range-bound arena `extent` floats from it are added to the bound range.
+   */
+  off(arena: BufferName, value: number, extent = 0): string {
+    if (RANGE_BOUND.has(arena)) {
+      const span = this.#spans.get(arena);
+      const end = value + Math.max(extent, 1);
+      this.#spans.set(
+        arena,
+        span ? [Math.min(span[0], value), Math.max(span[1], end)] : [value, end],
+      );
+    }
+    const key = `${arena}:${value}`;
+    let q = this.#slots.get(key);
+    if (q === undefined) {
+      q = this.#values.length;
+      this.#slots.set(key, q);
+      this.#values.push({ arena, value });
+    }
+    return `i32(U[${q >> 2}].${"xyzw"[q & 3]})`;
+  }
+
+  /** Where view `v` starts (WGSL i32), marking its arena read or written. */
+  base(v: View, write = false, extent?: number): string {
+    if (write) this.w(v.arena);
+    else this.r(v.arena);
+    return this.off(
+      v.arena,
+      v.offset,
+      extent ?? (this.batch - 1) * v.batchStride + v.c * v.h * v.w,
+    );
+  }
+
   /** Assembles the kernel: header, helper functions, body. */
   finish(
     label: string,
@@ -61,16 +125,33 @@ export class KernelBuilder {
     dispatch: readonly [number, number, number],
     helpers = "",
   ): Kernel {
-    const buffers = [...this.#uses.keys()].sort();
-    const header = buffers.map((name, i) => {
+    const names = [...this.#uses.keys()].sort();
+    const bindings: Binding[] = names.map((name) => {
+      const span = this.#spans.get(name);
+      if (!span) return { name, offset: 0 };
+      const offset = Math.floor(span[0] / BIND_ALIGN_FLOATS) * BIND_ALIGN_FLOATS;
+      return { name, offset, size: span[1] - offset };
+    });
+    const start = new Map(bindings.map((b) => [b.name, b.offset]));
+    const uniforms = new Uint32Array(Math.ceil(this.#values.length / 4) * 4);
+    this.#values.forEach(({ arena, value }, i) => (uniforms[i] = value - (start.get(arena) ?? 0)));
+    const header = names.map((name, i) => {
       const access = this.#uses.get(name) ? "read_write" : "read";
       const elem = name === "ctrl" ? "u32" : "f32";
       return `@group(0) @binding(${i}) var<storage, ${access}> b_${name}: array<${elem}>;`;
-    }).join("\n");
+    });
+    if (uniforms.length > 0) {
+      header.push(
+        `@group(0) @binding(${names.length}) var<uniform> U: array<vec4<u32>, ${
+          uniforms.length / 4
+        }>;`,
+      );
+    }
     return {
       label,
-      code: `${header}\n${helpers}\n${body}\n`,
-      buffers,
+      code: `${header.join("\n")}\n${helpers}\n${body}\n`,
+      bindings,
+      uniforms,
       dispatch,
       scratchFloats: this.#scratch,
     };
