@@ -45,7 +45,7 @@ Options:
   --dry-run       print the inputs and the compiled op graph, run nothing
   --max-pixels N  refuse inputs above N pixels (default 40000000)
 
-Ctrl-C stops after the current op (a running fit is cancelled); a second Ctrl-C quits.
+Ctrl-C stops after the current input (a running fit is cancelled); a second Ctrl-C quits.
 
 Example:
   deno run -A cli.ts run examples/degrade-noise.ts --input photos/ --out out/noisy`,
@@ -86,12 +86,12 @@ Example:
       printLine(recipe.explain(values.out));
       return EXIT.ok;
     }
-    // First Ctrl-C: finish the current op and stop (a running fit is cancelled); second: quit.
+    // First Ctrl-C: stop after the current input (a running fit is cancelled); second: quit.
     const controller = new AbortController();
     const interrupt = () => {
       if (controller.signal.aborted) Deno.exit(130);
       controller.abort();
-      console.error("\nStopping after the current op (Ctrl-C again to quit now)");
+      console.error("\nStopping after the current input (Ctrl-C again to quit now)");
     };
     Deno.addSignalListener("SIGINT", interrupt);
     let summary;
