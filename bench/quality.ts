@@ -23,6 +23,12 @@
  * deno task bench:quality --engine webgpu --json > bench/results/quality.json
  * ```
  *
+ * Flags: `--task denoise|sr|inpaint|all` (default all), `--reduced`, `--engine E` (default
+ * auto), `--threads N`, `--only a,b` (image names), `--iterations N` and `--channels C`
+ * (override either protocol), `--seed N`, `--data DIR` (default ../shared/data/paper-benchmarks),
+ * `--out DIR` (save our outputs), `--torch` (also run the torch twin in the full protocol; the
+ * reduced one runs it unless `--no-torch`), `--python PATH`, `--json` (rows as one object).
+ *
  * @module
  */
 import { join } from "node:path";
@@ -36,6 +42,7 @@ import { loadImage } from "../ops/load.ts";
 import { psnr, psnrY } from "../ops/metrics.ts";
 import { cropData } from "../ops/pad.ts";
 import { saveImage } from "../ops/save.ts";
+import { findTorchPython } from "./side_by_side.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_DATA = join(ROOT, "..", "shared", "data", "paper-benchmarks");
@@ -229,13 +236,14 @@ function fitOptions(
   return options as unknown as DipFitOptions;
 }
 
-/** Runs bench/torch_dip.py --fit on the same observation and settings; undefined if no torch. */
+/** Runs bench/torch_dip.py --fit on the same observation and settings. */
 async function torchFit(
+  python: string,
   item: Item,
   options: DipFitOptions,
   threads: number | undefined,
   dir: string,
-): Promise<{ image: Image; msPerStep: number } | undefined> {
+): Promise<{ image: Image; msPerStep: number }> {
   const fit = resolveFitOptions(options);
   const f = fit.factor;
   const base = join(dir, `${item.task}-${item.set}-${item.name}`);
@@ -266,13 +274,8 @@ async function torchFit(
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(spec));
   const args = [join(ROOT, "bench", "torch_dip.py"), "--fit", `${base}.json`];
   if (threads !== undefined) args.push("--threads", String(threads));
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("python3", { args, stdout: "piped", stderr: "piped" }).output();
-  } catch {
-    return undefined;
-  }
-  if (output.code === 3) return undefined; // torch_dip.py: PyTorch is not installed
+  const output = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" })
+    .output();
   if (output.code !== 0) {
     throw new Error(
       `quality: torch_dip.py --fit failed: ${new TextDecoder().decode(output.stderr).trim()}`,
@@ -374,6 +377,7 @@ if (import.meta.main) {
       seed: { type: "string", default: "0" },
       torch: { type: "boolean" },
       "no-torch": { type: "boolean" },
+      python: { type: "string" },
       out: { type: "string" },
       json: { type: "boolean", default: false },
     },
@@ -396,11 +400,17 @@ if (import.meta.main) {
     seed: Number(values.seed),
   };
   const useTorch = values.reduced ? !values["no-torch"] : values.torch === true;
+  const python = useTorch ? await findTorchPython(values.python) : undefined;
+  if (useTorch && !python) {
+    console.error(
+      "quality: no Python with PyTorch found (tried $DIPLINE_PYTHON, python3, /usr/bin/python3); " +
+        "the torch column stays empty",
+    );
+  }
   const only = values.only ? new Set(values.only.split(",")) : undefined;
   const items = await loadItems(values.data, tasks, values.reduced, only);
   const scratch = await Deno.makeTempDir({ prefix: "dipline-quality-" });
   const rows: Row[] = [];
-  let torchMissing = false;
   try {
     for (const item of items) {
       const options = fitOptions(item.task, values.reduced, flags);
@@ -425,12 +435,10 @@ if (import.meta.main) {
         msPerStep: result.msPerStep,
         iterations: result.iterations,
       };
-      if (useTorch && !torchMissing) {
-        const torch = await torchFit(item, options, flags.threads, scratch);
-        if (torch) {
-          row.torch = score(item.task, torch.image, item.clean);
-          row.torchMsPerStep = torch.msPerStep;
-        } else torchMissing = true;
+      if (python) {
+        const torch = await torchFit(python, item, options, flags.threads, scratch);
+        row.torch = score(item.task, torch.image, item.clean);
+        row.torchMsPerStep = torch.msPerStep;
       }
       rows.push(row);
       if (!values.json) {
@@ -443,9 +451,6 @@ if (import.meta.main) {
     }
   } finally {
     await Deno.remove(scratch, { recursive: true });
-  }
-  if (torchMissing) {
-    console.error("quality: PyTorch is not installed for python3; the torch column is empty");
   }
   if (values.json) console.log(JSON.stringify({ reduced: values.reduced, rows }));
   else printTable(rows, values.reduced);
