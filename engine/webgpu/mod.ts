@@ -76,20 +76,33 @@ function describeAdapter(adapter: GPUAdapter): string {
   return text || "unknown WebGPU adapter";
 }
 
-async function checkedDevice(adapter: GPUAdapter, bindingBytes: number): Promise<GPUDevice> {
+/** Requests a device whose limits fit the largest buffer and the largest storage binding. */
+async function checkedDevice(
+  adapter: GPUAdapter,
+  bufferBytes: number,
+  bindingBytes: number,
+): Promise<GPUDevice> {
   const limits = adapter.limits;
-  if (bindingBytes > limits.maxStorageBufferBindingSize || bindingBytes > limits.maxBufferSize) {
-    throw new Error(
-      `engine/webgpu: expected the largest buffer (${bindingBytes} bytes) to fit the adapter's limits but it allows ${
-        Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
-      } bytes (use a smaller size or batch, or the cpu engine)`,
+  const fail = (what: string, bytes: number, limit: number) =>
+    new Error(
+      `engine/webgpu: expected ${what} (${bytes} bytes) within the adapter's limit of ${limit} bytes but it is larger (use a smaller size or batch, or the cpu engine)`,
+    );
+  if (bufferBytes > limits.maxBufferSize) {
+    throw fail("the largest arena", bufferBytes, limits.maxBufferSize);
+  }
+  if (bindingBytes > limits.maxStorageBufferBindingSize) {
+    throw fail(
+      "the largest range a kernel binds",
+      bindingBytes,
+      limits.maxStorageBufferBindingSize,
     );
   }
+  // Ask for more than the defaults (256 MiB buffers, 128 MiB bindings) only when needed.
   const requiredLimits: Record<string, number> = {};
   if (bindingBytes > 134217728) {
     requiredLimits.maxStorageBufferBindingSize = limits.maxStorageBufferBindingSize;
   }
-  if (bindingBytes > 268435456) requiredLimits.maxBufferSize = limits.maxBufferSize;
+  if (bufferBytes > 268435456) requiredLimits.maxBufferSize = limits.maxBufferSize;
   return await adapter.requestDevice({ requiredLimits });
 }
 
@@ -128,11 +141,15 @@ export async function createWebGpuTrainer(
   sizes.set("scratch", bytes(scratchFloats));
   sizes.set("ctrl", bytes(CTRL_SEEDS + plan.batch));
   const largest = Math.max(...sizes.values());
-
-  const device = options.device ?? await checkedDevice(adapter!, largest);
-  if (largest > device.limits.maxStorageBufferBindingSize) {
+  const widestBinding = Math.max(
+    ...[...trainKernels, ...evalKernels].flatMap((k) =>
+      k.bindings.map((b) => (b.size === undefined ? sizes.get(b.name)! - b.offset * 4 : b.size * 4))
+    ),
+  );
+  const device = options.device ?? await checkedDevice(adapter!, largest, widestBinding);
+  if (largest > device.limits.maxBufferSize) {
     throw new Error(
-      `engine/webgpu: expected the largest buffer (${largest} bytes) within the device's maxStorageBufferBindingSize but it is ${device.limits.maxStorageBufferBindingSize}`,
+      `engine/webgpu: expected the largest arena (${largest} bytes) within the device's maxBufferSize but it is ${device.limits.maxBufferSize}`,
     );
   }
   const adapterName = adapter ? describeAdapter(adapter) : "WebGPU device";
