@@ -247,13 +247,20 @@ export function conv_fwd(
   const sPack = scratchPack(scratch, k, oh, ow, NB);
   if (!direct) fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
   const blocks = (P + NB - 1) / NB;
-  const tasks = batch * blocks;
+  // Few pixel blocks (deep levels): also split output channels, so every thread has work.
+  const quads = (cout + 3) >> 2;
+  const splits = batch * blocks >= 2 * nth ? 1 : min(nth, quads);
+  const tasks = batch * blocks * splits;
   const t0 = part(tasks, tid, nth);
   const t1 = part(tasks, tid + 1, nth);
   const panel = <usize> K * 32; // bytes of one 8-pixel packed panel
   for (let t = t0; t < t1; t++) {
-    const b = t / blocks;
-    const p0 = (t - b * blocks) * NB;
+    const split = t % splits;
+    const bt = t / splits;
+    const b = bt / blocks;
+    const p0 = (bt - b * blocks) * NB;
+    const coStart = part(quads, split, splits) * 4;
+    const coEnd = min(cout, part(quads, split + 1, splits) * 4);
     const nb = min(NB, P - p0);
     const xb = x + f4(b * xbs);
     const yb = y + f4(b * ybs);
@@ -277,7 +284,7 @@ export function conv_fwd(
       }
     }
     const subs = (nb + 7) >> 3;
-    for (let co0 = 0; co0 < cout; co0 += 4) {
+    for (let co0 = coStart; co0 < coEnd; co0 += 4) {
       const r1 = min(co0 + 1, cout - 1);
       const r2 = min(co0 + 2, cout - 1);
       const r3 = min(co0 + 3, cout - 1);
