@@ -11,6 +11,7 @@ import type { Plan } from "../engine/plan.ts";
 import { ReferenceTrainer } from "../engine/reference.ts";
 import type { Trainer } from "../engine/backend.ts";
 import { createCpuTrainer } from "../engine/cpu/mod.ts";
+import { createTrainer } from "../engine/mod.ts";
 import { createLocalKernels, type LocalKernels } from "../engine/cpu/local.ts";
 import { type Network, resnet, skip } from "../models/mod.ts";
 import { maxAbsDiff } from "./oracle.ts";
@@ -250,7 +251,9 @@ Deno.test("CPU trainer: calls apply in order, snapshot/restore round-trips, equa
     regNoiseStd: 1 / 30,
     emaDecay: 0.99,
   });
-  const a = await createCpuTrainer(plan, { threads: 2 });
+  // Through the engine's entry point, as dipFit and the benchmarks create it.
+  const a = await createTrainer(plan, { engine: "cpu", threads: 2 });
+  assert.equal(a.engine, "cpu");
   const b = await createCpuTrainer(plan, { threads: 1 });
   try {
     for (const t of [a, b]) {

@@ -10,6 +10,16 @@ import { compileKernels, KERNELS_WASM_URL } from "./build.ts";
 let cached: Promise<WebAssembly.Module> | undefined;
 
 async function kernelBytes(): Promise<Uint8Array<ArrayBuffer>> {
+  if (KERNELS_WASM_URL.protocol !== "file:") {
+    // Imported from a server: the built module must be published next to this file.
+    const res = await fetch(KERNELS_WASM_URL);
+    if (!res.ok) {
+      throw new Error(
+        `engine/cpu/wasm.ts: expected ${KERNELS_WASM_URL.href} to serve the built kernels but received HTTP ${res.status}`,
+      );
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
   try {
     return await Deno.readFile(KERNELS_WASM_URL);
   } catch (err) {
