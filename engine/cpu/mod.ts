@@ -52,6 +52,8 @@ class CpuTrainer implements Trainer {
   #pendingRun?: { resolve: () => void; reject: (e: Error) => void };
   #failure?: Error;
   #hasSnapshot = false;
+  /** No kernel has run yet: the memory is still all zeros (fresh pages). */
+  #fresh = true;
 
   constructor(
     readonly plan: Plan,
@@ -101,6 +103,7 @@ class CpuTrainer implements Trainer {
   }
 
   #dispatch(count: number, evaluate: boolean): Promise<void> {
+    this.#fresh = false;
     return new Promise<void>((resolve, reject) => {
       this.#pendingRun = { resolve, reject };
       const msg: ToWorker = { kind: "run", count, evaluate };
@@ -167,8 +170,11 @@ class CpuTrainer implements Trainer {
     const copy = [...seeds];
     return this.#enqueue(() => {
       this.#arena("param").set(params);
-      for (const a of ["grad", "adamM", "adamV", "act", "dact", "stats"] as const) {
-        this.#arena(a).fill(0);
+      // A new memory is zero already; skipping the fill spares touching every page twice.
+      if (!this.#fresh) {
+        for (const a of ["grad", "adamM", "adamV", "act", "dact", "stats"] as const) {
+          this.#arena(a).fill(0);
+        }
       }
       Atomics.store(this.#ctl, CTL_STEP, 0);
       this.#writeSeeds(copy);
