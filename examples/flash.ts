@@ -2,8 +2,9 @@
  * Flash/no-flash: the input is the noisy no-flash photo; a `guide` slot holds the flash photo of
  * the same scene, which becomes the network's input z (the reference notebook: lr 0.1, 601
  * steps, no input noise). This recipe makes both from one image so it runs anywhere: the
- * "flash" guide is the clean image, the "no-flash" observation a noisy copy. With a real pair,
- * use `dipline restore-flash flash.jpg noflash.jpg -o out.png`.
+ * "flash" guide is the clean image, the "no-flash" observation a noisy copy. With real pairs,
+ * run over the no-flash photos with `.dipFit({ task: "flash", guide: "pairs/{name}_flash.jpg" })`,
+ * or use `dipline restore-flash flash.jpg noflash.jpg -o out.png` for one pair.
  *
  * ```sh
  * deno run -A cli.ts run examples/flash.ts --input photos/ --out out/flash

@@ -110,8 +110,16 @@ export interface DipFitOptions {
    * values. The result is then the output at the minimum windowed variance.
    */
   readonly earlyStop?: boolean | { readonly window?: number; readonly patience?: number };
-  /** Inpainting: a mask file (255 known, 0 missing) instead of the "mask" slot. */
+  /**
+   * Inpainting: a mask file (255 known, 0 missing) instead of the "mask" slot; `{name}` is
+   * replaced by the input's name, e.g. `"masks/{name}_mask.png"`.
+   */
   readonly mask?: string;
+  /**
+   * Flash/no-flash: the flash image file instead of the "guide" slot; `{name}` as for `mask`,
+   * e.g. `"pairs/{name}_flash.jpg"` while the inputs are the no-flash photos.
+   */
+  readonly guide?: string;
 }
 
 /** Every option, resolved against the preset. */
@@ -136,8 +144,10 @@ export interface ResolvedFit extends FitSettings {
   readonly checkEvery: number;
   /** ES-WMV window and patience, when early stopping is on. */
   readonly earlyStop?: { readonly window: number; readonly patience: number };
-  /** Inpainting mask file. */
+  /** Inpainting mask file (pattern). */
   readonly mask?: string;
+  /** Flash image file (pattern). */
+  readonly guide?: string;
 }
 
 const OPTION_KEYS = [
@@ -161,6 +171,7 @@ const OPTION_KEYS = [
   "checkEvery",
   "earlyStop",
   "mask",
+  "guide",
 ] as const;
 
 const TASKS: readonly TaskName[] = ["denoise", "sr", "inpaint", "jpeg", "flash"];
@@ -305,6 +316,14 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     }
     if (typeof o.mask !== "string" || o.mask.length === 0) fail("a mask file path", "mask", o.mask);
   }
+  if (o.guide !== undefined) {
+    if (o.task !== "flash") {
+      throw new RecipeError(`dipFit: guide applies to task "flash" only, not "${o.task}"`);
+    }
+    if (typeof o.guide !== "string" || o.guide.length === 0) {
+      fail("a guide file path", "guide", o.guide);
+    }
+  }
   if (input === "image" && o.task !== "flash") {
     throw new RecipeError(
       `dipFit: input "image" needs the guide slot of task "flash", not task "${o.task}"`,
@@ -332,6 +351,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     checkEvery: o.checkEvery ?? DEFAULT_CHECK_EVERY,
     earlyStop,
     mask: o.mask,
+    guide: o.guide,
   };
 }
 
@@ -818,7 +838,7 @@ export function dipFit(options: DipFitOptions): Op {
   const fit = resolveFitOptions(options);
   const reads = ["image"];
   if (fit.task === "inpaint" && !fit.mask) reads.push("mask");
-  if (fit.input === "image") reads.push("guide");
+  if (fit.input === "image" && !fit.guide) reads.push("guide");
   return {
     kind: "dipFit",
     reads,
@@ -828,10 +848,13 @@ export function dipFit(options: DipFitOptions): Op {
       const observation = frame.slots.image!;
       let maskImage: Image | undefined;
       if (fit.task === "inpaint") {
-        maskImage = binaryMask(fit.mask ? await loadImage(fit.mask) : frame.slots.mask!);
+        const file = fit.mask?.replaceAll("{name}", frame.meta.name);
+        maskImage = binaryMask(file ? await loadImage(file) : frame.slots.mask!);
       }
+      const guideFile = fit.guide?.replaceAll("{name}", frame.meta.name);
+      const guide = guideFile ? await loadImage(guideFile) : frame.slots.guide;
       const result = await fitImage(
-        { observation, mask: maskImage, guide: frame.slots.guide, clean: frame.slots.clean },
+        { observation, mask: maskImage, guide, clean: frame.slots.clean },
         fit,
         { emit: (event) => ctx.emit(event), signal: ctx.signal, name: frame.meta.name },
       );

@@ -288,6 +288,7 @@ Deno.test("dipFit() declares the slots each task reads", () => {
   deepEqual(dipFit({ task: "inpaint" }).reads, ["image", "mask"]);
   deepEqual(dipFit({ task: "inpaint", mask: "m.png" }).reads, ["image"]);
   deepEqual(dipFit({ task: "flash" }).reads, ["image", "guide"]);
+  throws(() => dipFit({ task: "denoise", guide: "f.png" }), /guide applies to task "flash" only/);
   deepEqual(dipFit({ task: "sr" }).writes, ["image"]);
 });
 
@@ -378,15 +379,24 @@ Deno.test("every architecture and input kind fits an odd-sized image to its exac
   }
 });
 
-Deno.test("inpainting reads its mask from a file when given one", async () => {
+Deno.test("inpainting and flash read their mask and guide from files named after the input", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const maskPath = `${dir}/mask.png`;
     await saveImage(
       makeImage(1, 6, 6, new Float32Array(36).map((_, i) => (i < 18 ? 1 : 0))),
-      maskPath,
+      `${dir}/card_mask.png`,
     );
-    const op = dipFit({ task: "inpaint", mask: maskPath, ...TINY, iterations: 1 });
+    await saveImage(smoothImage(3, 6, 6), `${dir}/card_flash.png`);
+    const flash = dipFit({
+      task: "flash",
+      guide: `${dir}/{name}_flash.png`,
+      ...TINY,
+      iterations: 1,
+    });
+    deepEqual(flash.reads, ["image"]);
+    const lit = await flash.run(frameOf({ image: smoothImage(3, 6, 6) }), context());
+    deepEqual([lit.slots.image!.height, lit.slots.image!.width], [6, 6]);
+    const op = dipFit({ task: "inpaint", mask: `${dir}/{name}_mask.png`, ...TINY, iterations: 1 });
     const frame = await op.run(frameOf({ image: smoothImage(1, 6, 6) }), context());
     deepEqual([frame.slots.image!.height, frame.slots.image!.width], [6, 6]);
     await rejects(
