@@ -20,7 +20,6 @@ import {
   type Kernel,
   KernelBuilder,
   padFns,
-  RED_WG,
   reductionFns,
   rngFns,
 } from "./wgsl.ts";
@@ -29,8 +28,22 @@ import {
 const TILE_C = 4;
 const TILE_P = 4;
 
-/** Invocations the weight-gradient kernel aims for (pixel rows are split to reach it). */
-const BWD_WEIGHT_TARGET_INVOCATIONS = 16384;
+/**
+ * How kernels are sized for an adapter. A software adapter (llvmpipe) runs a few threads, so
+ * few large invocations are best; a GPU needs tens of thousands of invocations in flight.
+ */
+export interface Tuning {
+  /** Invocations the weight-gradient kernel aims for (pixel rows are split to reach it). */
+  readonly bwdWeightInvocations: number;
+  /** Workgroup width of the reductions (BN statistics, losses), a power of two. */
+  readonly reductionWidth: number;
+}
+
+/** Sizes for a software adapter (llvmpipe). */
+export const SOFTWARE_TUNING: Tuning = { bwdWeightInvocations: 16384, reductionWidth: 64 };
+
+/** Sizes for a hardware GPU. */
+export const HARDWARE_TUNING: Tuning = { bwdWeightInvocations: 262144, reductionWidth: 256 };
 
 /** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
 function at(k: KernelBuilder, v: View, b: string, r: string, write = false): string {
@@ -78,7 +91,7 @@ ${body}
   );
 }
 
-/** A kernel with one RED_WG-wide workgroup per (fit, channel) (workgroup_id.x = channel). */
+/** A kernel with one `width`-wide workgroup per (fit, channel) (workgroup_id.x = channel). */
 function perGroup(
   k: KernelBuilder,
   label: string,
@@ -86,10 +99,11 @@ function perGroup(
   batch: number,
   body: string,
   helpers: string,
+  width: number,
 ): Kernel {
   return k.finish(
     label,
-    `@compute @workgroup_size(${RED_WG})
+    `@compute @workgroup_size(${width})
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lid = lid3.x;
   let c = i32(wid.x);
@@ -97,7 +111,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 ${body}
 }`,
     [channels, batch, 1],
-    `${reductionFns()}\n${helpers}`,
+    `${reductionFns(width)}\n${helpers}`,
   );
 }
 
@@ -162,20 +176,16 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
     lines.push(`  let ro${ky} = pad_${s.pad}(ry${ky}, ${x.h}) * ${x.w};`);
     if (s.pad === "zero") lines.push(`  let my${ky} = inside(ry${ky}, ${x.h});`);
   }
-  for (let kx = 0; kx < k; kx++) {
-    for (let i = 0; i < TILE_P; i++) {
-      lines.push(`  let rx${kx}_${i} = (ox0 + ${i}) * ${stride} + ${kx - p};`);
-      lines.push(`  let cx${kx}_${i} = pad_${s.pad}(rx${kx}_${i}, ${x.w});`);
-      if (s.pad === "zero") lines.push(`  let mx${kx}_${i} = inside(rx${kx}_${i}, ${x.w});`);
-    }
+  // Input columns the tile reads: t = i·stride + kx for pixel i and tap kx (shared between taps).
+  const cols = (TILE_P - 1) * stride + k;
+  for (let t = 0; t < cols; t++) {
+    lines.push(`  let rx${t} = ox0 * ${stride} + ${t - p};`);
+    lines.push(`  let cx${t} = pad_${s.pad}(rx${t}, ${x.w});`);
+    if (s.pad === "zero") lines.push(`  let mx${t} = inside(rx${t}, ${x.w});`);
   }
   if (s.pad === "zero") {
     for (let ky = 0; ky < k; ky++) {
-      for (let kx = 0; kx < k; kx++) {
-        for (let i = 0; i < TILE_P; i++) {
-          lines.push(`  let m${ky}_${kx}_${i} = my${ky} * mx${kx}_${i};`);
-        }
-      }
+      for (let t = 0; t < cols; t++) lines.push(`  let m${ky}_${t} = my${ky} * mx${t};`);
     }
   }
   for (let j = 0; j < TILE_C; j++) {
@@ -191,16 +201,16 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
     let xc = xb + ci * ${x.h * x.w};
     let wc = ci * ${kk};`);
   for (let ky = 0; ky < k; ky++) {
+    for (let t = 0; t < cols; t++) {
+      const mask = s.pad === "zero" ? ` * m${ky}_${t}` : "";
+      lines.push(`    let v${ky}_${t} = ${X}[xc + ro${ky} + cx${t}]${mask};`);
+    }
     for (let kx = 0; kx < k; kx++) {
       const tap = ky * k + kx;
-      for (let i = 0; i < TILE_P; i++) {
-        const mask = s.pad === "zero" ? ` * m${ky}_${kx}_${i}` : "";
-        lines.push(`    let v${tap}_${i} = ${X}[xc + ro${ky} + cx${kx}_${i}]${mask};`);
-      }
       for (let j = 0; j < TILE_C; j++) {
         lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
         for (let i = 0; i < TILE_P; i++) {
-          lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
+          lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${ky}_${i * stride + kx}, a${j}_${i});`);
         }
       }
     }
@@ -390,7 +400,11 @@ ${lines.join("\n")}
   return kernels;
 }
 
-function convBwdWeight(plan: Plan, s: Extract<Step, { kind: "conv_bwd_weight" }>): Kernel[] {
+function convBwdWeight(
+  plan: Plan,
+  s: Extract<Step, { kind: "conv_bwd_weight" }>,
+  t: Tuning,
+): Kernel[] {
   const g = convShape("conv_bwd_weight", s.x, s.dy, s.k, s.stride, s.pad);
   const { x, y: dy, k, stride, p } = g;
   const cin = x.c;
@@ -399,7 +413,7 @@ function convBwdWeight(plan: Plan, s: Extract<Step, { kind: "conv_bwd_weight" }>
   const cit = k === 1 ? 4 : 1;
   const ncog = Math.ceil(cout / TILE_C);
   const tiles = ncog * Math.ceil(cin / cit);
-  const splits = Math.max(1, Math.min(dy.h, Math.ceil(BWD_WEIGHT_TARGET_INVOCATIONS / tiles)));
+  const splits = Math.max(1, Math.min(dy.h, Math.ceil(t.bwdWeightInvocations / tiles)));
   const rowsPerChunk = Math.ceil(dy.h / splits);
   const chunks = Math.ceil(dy.h / rowsPerChunk);
   const nw = cout * cin * kk;
@@ -514,7 +528,11 @@ ${biasLine}`,
 
 // ---- normalisation and pointwise ----------------------------------------------------------
 
-function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
+function bnAct(
+  plan: Plan,
+  s: Extract<Step, { kind: "bn_act" }>,
+  t: Tuning,
+): Kernel[] {
   checkSameShape("bn_act", s.x, s.y);
   const hw = s.x.h * s.x.w;
   const pp = plan.paramsPerFit;
@@ -529,10 +547,10 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
     plan.batch,
     `  let base = ${k1.base(s.x)} + b * ${s.x.batchStride} + c * ${hw};
   var sum = 0.0;
-  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { sum = sum + ${X1}[base + i]; }
+  for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) { sum = sum + ${X1}[base + i]; }
   let mean = wg_sum(sum, lid) / ${f32Lit(hw)};
   var sq = 0.0;
-  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) { let d = ${X1}[base + i] - mean; sq = fma(d, d, sq); }
+  for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) { let d = ${X1}[base + i] - mean; sq = fma(d, d, sq); }
   let variance = wg_sum(sq, lid) / ${f32Lit(hw)};
   if (lid == 0u) {
     let so = ${k1.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
@@ -540,6 +558,7 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
     ${st1}[so + ${s.stats.channels}] = inverseSqrt(variance + 1e-5); // PyTorch BatchNorm2d eps
   }`,
     "",
+    t.reductionWidth,
   );
   const k2 = new KernelBuilder(plan.batch);
   const st2 = stats(k2, false);
@@ -561,7 +580,11 @@ function bnAct(plan: Plan, s: Extract<Step, { kind: "bn_act" }>): Kernel[] {
   return [reduce, apply];
 }
 
-function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[] {
+function bnActBwd(
+  plan: Plan,
+  s: Extract<Step, { kind: "bn_act_bwd" }>,
+  t: Tuning,
+): Kernel[] {
   checkSameShape("bn_act_bwd", s.x, s.dy);
   checkSameShape("bn_act_bwd", s.x, s.dx);
   const hw = s.x.h * s.x.w;
@@ -586,7 +609,7 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
   let db = ${k1.base(s.dy)} + b * ${s.dy.batchStride} + c * ${hw};
   var sdz = 0.0;
   var sdzx = 0.0;
-  for (var i = i32(lid); i < ${hw}; i += ${RED_WG}) {
+  for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) {
     let xhat = (${X}[xb + i] - mean) * istd;
     let dz = ${DY}[db + i] * actd_${s.act}(fma(gamma, xhat, beta));
     sdz = sdz + dz;
@@ -599,6 +622,7 @@ function bnActBwd(plan: Plan, s: Extract<Step, { kind: "bn_act_bwd" }>): Kernel[
     ${G1}[b * ${pp} + ${k1.off("grad", s.gamma.offset)} + c] = dgamma;
   }`,
     activationFns(s.act),
+    t.reductionWidth,
   );
   const k2 = new KernelBuilder(plan.batch);
   const st2 = k2.r("stats");
@@ -971,7 +995,11 @@ function inputNoise(plan: Plan, s: Extract<Step, { kind: "input_noise" }>): Kern
   );
 }
 
-function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
+function mseLoss(
+  plan: Plan,
+  s: Extract<Step, { kind: "mse_loss" }>,
+  t: Tuning,
+): Kernel[] {
   checkSameShape("mse_loss", s.pred, s.target);
   checkSameShape("mse_loss", s.pred, s.dpred);
   const n = size(s.pred);
@@ -998,7 +1026,7 @@ function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
     1,
     plan.batch,
     `  var acc = 0.0;
-  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+  for (var r = i32(lid); r < ${n}; r += ${t.reductionWidth}) {
     let d = ${maskExpr(k2, "r")} * (${at(k2, s.pred, "b", "r")} - ${at(k2, s.target, "b", "r")});
     acc = fma(d, d, acc);
   }
@@ -1007,6 +1035,7 @@ function mseLoss(plan: Plan, s: Extract<Step, { kind: "mse_loss" }>): Kernel[] {
       f32Lit(n)
     }; }`,
     "",
+    t.reductionWidth,
   );
   return [loss, grad];
 }
@@ -1053,7 +1082,11 @@ function ema(plan: Plan, s: Extract<Step, { kind: "ema" }>): Kernel {
   );
 }
 
-function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
+function psnr(
+  plan: Plan,
+  s: Extract<Step, { kind: "psnr" }>,
+  t: Tuning,
+): Kernel {
   checkSameShape("psnr", s.a, s.b);
   const n = size(s.a);
   const k = new KernelBuilder(plan.batch);
@@ -1064,7 +1097,7 @@ function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
     1,
     plan.batch,
     `  var acc = 0.0;
-  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+  for (var r = i32(lid); r < ${n}; r += ${t.reductionWidth}) {
     let d = ${at(k, s.a, "b", "r")} - ${at(k, s.b, "b", "r")};
     acc = fma(d, d, acc);
   }
@@ -1073,6 +1106,7 @@ function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
       f32Lit(n)
     }) / log(10.0); }`,
     "",
+    t.reductionWidth,
   );
 }
 
@@ -1081,7 +1115,11 @@ function psnr(plan: Plan, s: Extract<Step, { kind: "psnr" }>): Kernel {
  * running minimum, its step and the best output. Slot j of fit b starts at
  * ring.offset + j·C·H·W + b·ring.batchStride (as engine/reference.ts lays the ring out).
  */
-function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
+function wmv(
+  plan: Plan,
+  s: Extract<Step, { kind: "wmv" }>,
+  t: Tuning,
+): Kernel[] {
   checkSameShape("wmv", s.x, s.best);
   const n = size(s.x);
   const win = s.window;
@@ -1100,7 +1138,7 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
   let cur = i32(step % ${win}u);
   let filled = step >= ${win - 1}u;
   var acc = 0.0;
-  for (var r = i32(lid); r < ${n}; r += ${RED_WG}) {
+  for (var r = i32(lid); r < ${n}; r += ${t.reductionWidth}) {
     let x = ${at(k1, s.x, "b", "r")};
     ${R}[${slot("cur", "b")} + r] = x;
     var mean = 0.0;
@@ -1120,6 +1158,7 @@ function wmv(plan: Plan, s: Extract<Step, { kind: "wmv" }>): Kernel[] {
       f32Lit(win * n)
     }; }`,
     "",
+    t.reductionWidth,
   );
   const k2 = new KernelBuilder(plan.batch);
   const C2 = k2.r("ctrl");
@@ -1191,12 +1230,12 @@ fn main() { ${C}[0] = ${C}[0] + 1u; }`,
 }
 
 /** The kernels that execute one plan step, in order. */
-export function kernelsForStep(plan: Plan, step: Step): Kernel[] {
+export function kernelsForStep(plan: Plan, step: Step, tuning: Tuning = SOFTWARE_TUNING): Kernel[] {
   switch (step.kind) {
     case "conv":
       return [convForward(plan, step)];
     case "bn_act":
-      return bnAct(plan, step);
+      return bnAct(plan, step, tuning);
     case "act":
       return [pointwiseAct(plan, step)];
     case "pool":
@@ -1212,9 +1251,9 @@ export function kernelsForStep(plan: Plan, step: Step): Kernel[] {
     case "conv_bwd_data":
       return convBwdData(plan, step);
     case "conv_bwd_weight":
-      return convBwdWeight(plan, step);
+      return convBwdWeight(plan, step, tuning);
     case "bn_act_bwd":
-      return bnActBwd(plan, step);
+      return bnActBwd(plan, step, tuning);
     case "act_bwd":
       return [pointwiseActBwd(plan, step)];
     case "pool_bwd":
@@ -1230,15 +1269,15 @@ export function kernelsForStep(plan: Plan, step: Step): Kernel[] {
     case "input_noise":
       return [inputNoise(plan, step)];
     case "mse_loss":
-      return mseLoss(plan, step);
+      return mseLoss(plan, step, tuning);
     case "adam":
       return [adam(step)];
     case "ema":
       return [ema(plan, step)];
     case "psnr":
-      return [psnr(plan, step)];
+      return [psnr(plan, step, tuning)];
     case "wmv":
-      return wmv(plan, step);
+      return wmv(plan, step, tuning);
   }
 }
 

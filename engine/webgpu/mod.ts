@@ -23,7 +23,13 @@
 import type { StepScalars, Trainer } from "../backend.ts";
 import { initParams } from "../init.ts";
 import type { Arena, Plan, Step, View } from "../plan.ts";
-import { kernelsForStep, stepCounterKernel } from "./kernels.ts";
+import {
+  HARDWARE_TUNING,
+  kernelsForStep,
+  SOFTWARE_TUNING,
+  stepCounterKernel,
+  type Tuning,
+} from "./kernels.ts";
 import { type BufferName, CTRL_SEEDS, type Kernel } from "./wgsl.ts";
 
 /** Options of {@link createWebGpuTrainer}. */
@@ -32,6 +38,11 @@ export interface WebGpuTrainerOptions {
   readonly adapter?: GPUAdapter;
   /** A device to use instead of requesting one (its limits must fit the plan). */
   readonly device?: GPUDevice;
+  /**
+   * Kernel sizing: "software" (few large invocations, for llvmpipe) or "hardware" (many
+   * invocations, wider reductions). Default: "software" on a fallback adapter, else "hardware".
+   */
+  readonly tuning?: "software" | "hardware";
 }
 
 /** A {@link Trainer} on WebGPU, with what its compilation cost. */
@@ -120,7 +131,15 @@ export async function createWebGpuTrainer(
     throw new Error("engine/webgpu: expected a WebGPU adapter but navigator.gpu gave none");
   }
 
-  const stepKernels = (steps: readonly Step[]) => steps.flatMap((s) => kernelsForStep(plan, s));
+  // Deno puts isFallbackAdapter on adapter.info (the spec's older form has it on the adapter).
+  const info = adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
+  const fallback = info?.isFallbackAdapter ??
+    (adapter as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
+    false;
+  const tuningName = options.tuning ?? (fallback ? "software" : "hardware");
+  const tuning: Tuning = tuningName === "software" ? SOFTWARE_TUNING : HARDWARE_TUNING;
+  const stepKernels = (steps: readonly Step[]) =>
+    steps.flatMap((s) => kernelsForStep(plan, s, tuning));
   const trainKernels = [
     ...stepKernels(plan.forward),
     ...stepKernels(plan.loss),

@@ -238,17 +238,14 @@ fn gaussian_at(seed: u32, step: u32, index: u32) -> f32 {
 }`;
 }
 
-/** Reduction scaffold: a 64-wide workgroup sums `expr(i)` over `i` in [0, n) into `total`. */
-export const RED_WG = 64;
-
-/** WGSL lines: `var<workgroup> red` plus a helper `wg_sum` that tree-reduces one value. */
-export function reductionFns(): string {
-  return `var<workgroup> red: array<f32, ${RED_WG}>;
+/** WGSL: `var<workgroup> red` plus `wg_sum`, a tree sum over a `width`-wide workgroup. */
+export function reductionFns(width: number): string {
+  return `var<workgroup> red: array<f32, ${width}>;
 fn wg_sum(v: f32, lid: u32) -> f32 {
   workgroupBarrier();
   red[lid] = v;
   workgroupBarrier();
-  for (var k = ${RED_WG / 2}u; k > 0u; k = k >> 1u) {
+  for (var k = ${width / 2}u; k > 0u; k = k >> 1u) {
     if (lid < k) { red[lid] = red[lid] + red[lid + k]; }
     workgroupBarrier();
   }
