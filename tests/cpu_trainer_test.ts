@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { type CompileOptions, compilePlan, downsampleTerm } from "../engine/compile.ts";
 import { initParams, inputNoise } from "../engine/init.ts";
-import type { Plan } from "../engine/plan.ts";
 import { ReferenceTrainer } from "../engine/reference.ts";
 import type { Trainer } from "../engine/backend.ts";
 import { createCpuTrainer } from "../engine/cpu/mod.ts";
 import { createTrainer } from "../engine/mod.ts";
 import { createLocalKernels, type LocalKernels } from "../engine/cpu/local.ts";
+import { barriersBefore } from "../engine/cpu/schedule.ts";
+import type { Plan, Step, View } from "../engine/plan.ts";
 import { type Network, resnet, skip } from "../models/mod.ts";
 import { maxAbsDiff } from "./oracle.ts";
 
@@ -288,4 +289,34 @@ Deno.test("CPU trainer: calls apply in order, snapshot/restore round-trips, equa
     a.dispose();
     b.dispose();
   }
+});
+
+Deno.test("barriersBefore() lets independent kernels run back to back and stops before a dependent one", () => {
+  const t = (arena: View["arena"], offset: number): View => ({
+    arena,
+    offset,
+    batchStride: 32,
+    c: 2,
+    h: 4,
+    w: 4,
+  });
+  const [x, y, z] = [t("act", 0), t("act", 64), t("act", 128)];
+  const [dy, dx] = [t("dact", 0), t("dact", 64)];
+  const weight = { offset: 0, size: 36 };
+  const conv = { weight, k: 3, stride: 1, pad: "zero" } as const;
+  const steps: Step[] = [
+    { kind: "conv", x, y, ...conv },
+    { kind: "act", x: y, y: z, act: "relu" }, // reads what the conv wrote
+    { kind: "conv_bwd_data", dy, dx, accumulate: false, ...conv }, // independent of both
+    { kind: "conv_bwd_weight", x, dy, ...conv }, // reads dy, writes grad only
+    { kind: "act_bwd", x, y, dy: dx, dx: dy, act: "relu", accumulate: false }, // reads dx
+  ];
+  const plan = compilePlan(SR_NET(), SR_OPTIONS);
+  assert.deepEqual(barriersBefore({ ...plan, batch: 2, paramsPerFit: 40 }, steps), [
+    true,
+    true,
+    false,
+    false,
+    true,
+  ]);
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Activation } from "../../models/graph.ts";
-import type { Plan, Step, View } from "../plan.ts";
+import type { Plan, StatsRef, Step, View } from "../plan.ts";
 import { type MemoryLayout, planSteps } from "./memory.ts";
 
 /** The kernel exports of kernels.wasm (all arguments are numbers: byte addresses, sizes). */
@@ -449,5 +449,143 @@ export function scheduleSteps(
         return (tid, nth, step) => f(...head, step, ...tail, tid, nth);
       }
     }
+  });
+}
+
+/** A float range [start, end) of one arena. */
+interface Region {
+  readonly arena: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** What a step reads and writes (conservative: a fit-strided range counts whole). */
+function stepAccess(plan: Plan, s: Step): { reads: Region[]; writes: Region[] } {
+  const { batch, paramsPerFit: ppf } = plan;
+  const v = (x: View): Region => ({
+    arena: x.arena,
+    start: x.offset,
+    end: x.offset + (batch - 1) * x.batchStride + x.c * x.h * x.w,
+  });
+  const p = (arena: string, ref: { offset: number; size: number }): Region => ({
+    arena,
+    start: ref.offset,
+    end: (batch - 1) * ppf + ref.offset + ref.size,
+  });
+  const scalars = (offset: number): Region => ({
+    arena: "scalars",
+    start: offset,
+    end: offset + batch,
+  });
+  const whole = (arena: string): Region => ({ arena, start: 0, end: Infinity });
+  const stats = (r: StatsRef): Region => ({
+    arena: "stats",
+    start: r.offset,
+    end: r.offset + (batch - 1) * r.batchStride + 2 * r.channels,
+  });
+  const acc = (on: boolean, x: View) => (on ? [v(x)] : []);
+  switch (s.kind) {
+    case "conv":
+      return {
+        reads: [v(s.x), p("param", s.weight), ...(s.bias ? [p("param", s.bias)] : [])],
+        writes: [v(s.y)],
+      };
+    case "bn_act":
+      return {
+        reads: [v(s.x), p("param", s.gamma), p("param", s.beta)],
+        writes: [v(s.y), stats(s.stats)],
+      };
+    case "act":
+    case "pool":
+    case "upsample":
+    case "crop_copy":
+    case "resample_down":
+      return { reads: [v(s.x)], writes: [v(s.y)] };
+    case "add":
+      return { reads: [v(s.a), v(s.b)], writes: [v(s.y)] };
+    case "conv_bwd_data":
+      return {
+        reads: [v(s.dy), p("param", s.weight), ...acc(s.accumulate, s.dx)],
+        writes: [v(s.dx)],
+      };
+    case "conv_bwd_weight":
+      return {
+        reads: [v(s.x), v(s.dy)],
+        writes: [p("grad", s.weight), ...(s.bias ? [p("grad", s.bias)] : [])],
+      };
+    case "bn_act_bwd":
+      return {
+        reads: [
+          v(s.x),
+          v(s.dy),
+          stats(s.stats),
+          p("param", s.gamma),
+          p("param", s.beta),
+          ...acc(s.accumulate, s.dx),
+        ],
+        writes: [v(s.dx), p("grad", s.gamma), p("grad", s.beta)],
+      };
+    case "act_bwd":
+      return { reads: [v(s.x), v(s.y), v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
+    case "pool_bwd":
+      return { reads: [v(s.x), v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
+    case "upsample_bwd":
+    case "crop_copy_bwd":
+    case "copy_grad":
+    case "resample_down_bwd":
+      return { reads: [v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
+    case "input_noise":
+      return { reads: [v(s.z0)], writes: [v(s.z)] };
+    case "mse_loss":
+      return {
+        reads: [v(s.pred), v(s.target), ...(s.mask ? [v(s.mask)] : [])],
+        writes: [v(s.dpred), scalars(s.lossOffset)],
+      };
+    case "adam":
+      return {
+        reads: [whole("grad")],
+        writes: [whole("param"), whole("adamM"), whole("adamV")],
+      };
+    case "ema":
+      return { reads: [v(s.x), v(s.ema)], writes: [v(s.ema)] };
+    case "psnr":
+      return { reads: [v(s.a), v(s.b)], writes: [scalars(s.offset)] };
+    case "wmv":
+      return {
+        reads: [v(s.x), v(s.ring), scalars(s.minOffset)],
+        writes: [
+          { arena: s.ring.arena, start: s.ring.offset, end: Infinity },
+          v(s.best),
+          scalars(s.varOffset),
+          scalars(s.minOffset),
+          scalars(s.argminOffset),
+        ],
+      };
+  }
+}
+
+function overlaps(a: readonly Region[], b: readonly Region[]): boolean {
+  return a.some((r) => b.some((q) => r.arena === q.arena && r.start < q.end && q.start < r.end));
+}
+
+/**
+ * For each step, whether all threads must meet at a barrier before it: only when it reads
+ * what an earlier step since the last barrier writes, or writes what one reads or writes
+ * (threads split each kernel differently, so any overlap needs the barrier). The first step
+ * always waits (the previous training step's last kernels).
+ */
+export function barriersBefore(plan: Plan, steps: readonly Step[]): boolean[] {
+  let reads: Region[] = [];
+  let writes: Region[] = [];
+  return steps.map((s, i) => {
+    const a = stepAccess(plan, s);
+    const wait = i === 0 || overlaps(a.reads, writes) || overlaps(a.writes, [...reads, ...writes]);
+    if (wait) {
+      reads = [];
+      writes = [];
+    }
+    reads.push(...a.reads);
+    writes.push(...a.writes);
+    return wait;
   });
 }

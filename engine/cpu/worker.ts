@@ -15,7 +15,7 @@ import {
   CTL_STEP,
   type MemoryLayout,
 } from "./memory.ts";
-import { type Kernels, type Launch, scheduleSteps } from "./schedule.ts";
+import { barriersBefore, type Kernels, type Launch, scheduleSteps } from "./schedule.ts";
 
 /** Messages the trainer sends. */
 export type ToWorker =
@@ -44,7 +44,9 @@ let ctl: Int32Array;
 let tid = 0;
 let nth = 1;
 let train: Launch[] = [];
+let trainWaits: boolean[] = [];
 let evaluate: Launch[] = [];
+let evaluateWaits: boolean[] = [];
 
 function barrier(): void {
   if (nth === 1) return;
@@ -62,10 +64,11 @@ function barrier(): void {
   }
 }
 
-function runLaunches(launches: readonly Launch[], step: number): void {
-  for (const launch of launches) {
-    launch(tid, nth, step);
-    barrier();
+/** Runs one schedule; a barrier precedes each launch that depends on the ones before it. */
+function runLaunches(launches: readonly Launch[], waits: readonly boolean[], step: number): void {
+  for (let i = 0; i < launches.length; i++) {
+    if (waits[i]) barrier();
+    launches[i]!(tid, nth, step);
   }
 }
 
@@ -79,16 +82,14 @@ async function init(msg: Extract<ToWorker, { kind: "init" }>): Promise<void> {
   nth = msg.threads;
   ctl = new Int32Array(msg.memory.buffer, msg.layout.control, 64);
   const { plan, layout } = msg;
-  train = scheduleSteps(
-    plan,
-    [...plan.forward, ...plan.loss, ...plan.backward, ...plan.update],
-    layout,
-    kernels,
-  );
+  const steps = [...plan.forward, ...plan.loss, ...plan.backward, ...plan.update];
+  train = scheduleSteps(plan, steps, layout, kernels);
+  trainWaits = barriersBefore(plan, steps);
   // A noise-free evaluation: forward[0] is input_noise; run it with std 0 (a copy of z0).
   const [noise, ...rest] = plan.forward;
   const copy = noise && noise.kind === "input_noise" ? [{ ...noise, std: 0 }] : [];
   evaluate = scheduleSteps(plan, [...copy, ...rest], layout, kernels);
+  evaluateWaits = barriersBefore(plan, [...copy, ...rest]);
 }
 
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
@@ -101,10 +102,11 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     }
     const step0 = Atomics.load(ctl, CTL_STEP);
     if (msg.evaluate) {
-      runLaunches(evaluate, step0);
+      runLaunches(evaluate, evaluateWaits, step0);
     } else {
-      for (let i = 0; i < msg.count; i++) runLaunches(train, step0 + i);
+      for (let i = 0; i < msg.count; i++) runLaunches(train, trainWaits, step0 + i);
     }
+    barrier(); // every thread has finished before thread 0 reports
     if (tid === 0) {
       if (!msg.evaluate) Atomics.store(ctl, CTL_STEP, step0 + msg.count);
       self.postMessage({ kind: "done" } satisfies FromWorker);
