@@ -408,6 +408,14 @@ if (import.meta.main) {
     );
   }
   const only = values.only ? new Set(values.only.split(",")) : undefined;
+  try {
+    await Deno.stat(join(values.data, "anchors.csv"));
+  } catch {
+    console.error(
+      `quality: expected the paper benchmarks (anchors.csv) under ${values.data}; pass --data DIR`,
+    );
+    Deno.exit(1);
+  }
   const items = await loadItems(values.data, tasks, values.reduced, only);
   const scratch = await Deno.makeTempDir({ prefix: "dipline-quality-" });
   const rows: Row[] = [];
