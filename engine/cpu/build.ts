@@ -9,9 +9,7 @@
  * @module
  */
 import asc from "assemblyscript/asc";
-
-/** Where the built module lives, next to this file. */
-export const KERNELS_WASM_URL: URL = new URL("./kernels.wasm", import.meta.url);
+import { KERNELS_WASM_URL } from "./wasm.ts";
 
 /** The compiler flags: the module's contract with engine/cpu/memory.ts. */
 export const ASC_FLAGS: readonly string[] = [

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { compileKernels, KERNELS_WASM_URL } from "./build.ts";
+
+/** Where the built module lives, next to this file. */
+export const KERNELS_WASM_URL: URL = new URL("./kernels.wasm", import.meta.url);
 
 let cached: Promise<WebAssembly.Module> | undefined;
 
@@ -25,6 +27,8 @@ async function kernelBytes(): Promise<Uint8Array<ArrayBuffer>> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
+  // The compiler (AssemblyScript + Binaryen) is large: load it only when it is needed.
+  const { compileKernels } = await import("./build.ts");
   const bytes = new Uint8Array(await compileKernels());
   try {
     await Deno.writeFile(KERNELS_WASM_URL, bytes);
