@@ -8,6 +8,7 @@
 #   .deno-bin/deno.xz          this machine's deno binary, xz -9 (about 30 MB)
 #   .deno-bin/deno-dir.tar.xz  a DENO_DIR with the npm packages cli.ts and bench/ import cached
 #   .gl/*.deb                  the Vulkan/GL loader packages (the device image lacks libvulkan)
+#   engine/cpu/kernels.wasm    the cpu engine's kernels (git-ignored, built here by build:wasm)
 # and checks that the tracked tree plus these fit the device tool's 64 MiB limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +23,19 @@ if [ ! -s .deno-bin/deno.xz ] || [ "$deno_bin" -nt .deno-bin/deno.xz ]; then
   mv .deno-bin/deno.xz.tmp .deno-bin/deno.xz
 fi
 
+deno task build:wasm
+
 # A fresh DENO_DIR holding only what the bench entry points reach (npm packages + transpiled
-# modules), so the device runs with --cached-only and never reaches for a registry.
+# modules), so the device runs with --cached-only and never reaches for a registry. The
+# backends are listed too: engine/mod.ts imports them by a computed specifier.
 deno_dir=$(mktemp -d)
 trap 'rm -rf "$deno_dir"' EXIT
-echo "carry_deno: caching cli.ts and bench/side_by_side.ts into a fresh DENO_DIR"
-DENO_DIR="$deno_dir" deno cache cli.ts bench/side_by_side.ts
+entries=(cli.ts bench/side_by_side.ts)
+for f in engine/webgpu/mod.ts engine/cpu/mod.ts engine/cpu/worker.ts; do
+  [ -f "$f" ] && entries+=("$f")
+done
+echo "carry_deno: caching ${entries[*]} into a fresh DENO_DIR"
+DENO_DIR="$deno_dir" deno cache "${entries[@]}"
 tar -C "$deno_dir" -cf - . | xz -9 -T2 >.deno-bin/deno-dir.tar.xz
 
 # The Vulkan loader and GL libraries, as /work/.library/device/README.md prescribes.
@@ -41,7 +49,7 @@ fi
 
 tracked=$(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c)
 untracked=$(git ls-files -z --others --exclude-standard | xargs -0 -r cat 2>/dev/null | wc -c)
-carried=$(cat .deno-bin/* .gl/* | wc -c)
+carried=$(cat .deno-bin/* .gl/* engine/cpu/kernels.wasm | wc -c)
 total=$((tracked + untracked + carried))
 du -h .deno-bin/* .gl/* | sed 's/^/carry_deno: /'
 printf 'carry_deno: tracked %d + untracked %d + carried %d = %.1f MiB of 64 MiB\n' \
@@ -50,4 +58,4 @@ if [ "$total" -gt "$limit" ]; then
   echo "carry_deno: expected at most 64 MiB to travel to the device but it would be $total bytes" >&2
   exit 1
 fi
-echo "carry_deno: ready in $root: call the device tool with carry [\".deno-bin\", \".gl\"]"
+echo "carry_deno: ready in $root: call the device tool with carry [\".deno-bin\", \".gl\", \"engine/cpu/kernels.wasm\"]"
