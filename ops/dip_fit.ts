@@ -25,7 +25,7 @@
 import { compilePlan } from "../engine/compile.ts";
 import { inputNoise } from "../engine/init.ts";
 import { createTrainer } from "../engine/mod.ts";
-import { pcgHash } from "../engine/plan.ts";
+import { pcgHash, type Plan } from "../engine/plan.ts";
 import type { Trainer } from "../engine/backend.ts";
 import type { Network } from "../models/graph.ts";
 import { deepDecoder } from "../models/deep_decoder.ts";
@@ -97,7 +97,10 @@ export interface DipFitOptions {
   readonly seed?: number;
   /** Fits with distinct seeds whose outputs are averaged (what `average({ runs })` sets). */
   readonly runs?: number;
-  /** Most fits trained at once in one batched trainer (default: all runs). */
+  /**
+   * Most fits trained at once in one batched trainer. Default: as many as memory allows (every
+   * arena of the batch within {@link BATCH_ARENA_BYTES}, halved again if the engine refuses).
+   */
   readonly batch?: number;
   /** Default `auto` (WebGPU on a hardware adapter, else the CPU engine). */
   readonly engine?: FitEngine;
@@ -134,8 +137,8 @@ export interface ResolvedFit extends FitSettings {
   readonly seed: number;
   /** Fits averaged. */
   readonly runs: number;
-  /** Fits trained at once. */
-  readonly batch: number;
+  /** Fits trained at once; undefined = as many as memory allows. */
+  readonly batch?: number;
   /** Engine asked for. */
   readonly engine: FitEngine;
   /** CPU engine threads. */
@@ -178,6 +181,12 @@ const TASKS: readonly TaskName[] = ["denoise", "sr", "inpaint", "jpeg", "flash"]
 const ARCHS: readonly ArchName[] = ["skip", "hourglass", "resnet", "deep-decoder"];
 const INPUTS: readonly InputKind[] = ["noise", "meshgrid", "image"];
 const ENGINES: readonly FitEngine[] = ["webgpu", "cpu", "reference", "auto"];
+
+/**
+ * The largest arena a batched trainer may need when the batch is chosen automatically (1 GiB:
+ * under the 2 GiB maxBufferSize many WebGPU adapters report).
+ */
+export const BATCH_ARENA_BYTES = 2 ** 30;
 
 /** Default readback interval k (steps between checks). */
 export const DEFAULT_CHECK_EVERY = 50;
@@ -345,7 +354,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     backtracking: o.backtracking ?? preset.backtracking,
     seed: o.seed ?? 0,
     runs,
-    batch: Math.min(runs, o.batch ?? runs),
+    batch: o.batch === undefined ? undefined : Math.min(runs, o.batch),
     engine: o.engine ?? "auto",
     threads: o.threads,
     checkEvery: o.checkEvery ?? DEFAULT_CHECK_EVERY,
@@ -557,10 +566,8 @@ export async function fitImage(
   const make = hooks.createTrainer ?? createTrainer;
   const outSize = channels * height * width;
 
-  for (let first = 0; first < fit.runs; first += fit.batch) {
-    const batch = Math.min(fit.batch, fit.runs - first);
-    const seeds = Array.from({ length: batch }, (_, b) => runSeeds(fit.seed + first + b));
-    const plan = compilePlan(network, {
+  const compile = (batch: number) =>
+    compilePlan(network, {
       batch,
       height,
       width,
@@ -570,7 +577,22 @@ export async function fitImage(
       emaDecay: fit.ema,
       earlyStopWindow: fit.earlyStop?.window,
     });
-    const trainer: Trainer = await make(plan, { engine: fit.engine, threads: fit.threads });
+  let maxBatch = fit.batch ?? autoBatch(compile(1), fit.runs);
+
+  for (let first = 0; first < fit.runs;) {
+    const batch = Math.min(maxBatch, fit.runs - first);
+    const seeds = Array.from({ length: batch }, (_, b) => runSeeds(fit.seed + first + b));
+    const plan = compile(batch);
+    let trainer: Trainer;
+    try {
+      trainer = await make(plan, { engine: fit.engine, threads: fit.threads });
+    } catch (error) {
+      // An automatic batch the engine cannot hold: halve it and try again.
+      if (fit.batch !== undefined || batch === 1) throw error;
+      maxBatch = Math.ceil(batch / 2);
+      continue;
+    }
+    first += batch;
     try {
       engineName = trainer.engine;
       adapter = trainer.adapter;
@@ -651,6 +673,12 @@ export async function fitImage(
     bestStep,
     loss: losses,
   };
+}
+
+/** How many fits of `plan` (compiled for batch 1) fit in {@link BATCH_ARENA_BYTES} per arena. */
+function autoBatch(plan: Plan, runs: number): number {
+  const largest = Math.max(...Object.values(plan.arenaSizes)) * 4;
+  return Math.max(1, Math.min(runs, Math.floor(BATCH_ARENA_BYTES / Math.max(1, largest))));
 }
 
 function meanOfRuns(data: Float32Array, batch: number, size: number): Float32Array {

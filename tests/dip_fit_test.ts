@@ -264,6 +264,33 @@ Deno.test("ES-WMV stops once the variance minimum is older than the patience and
   ok(result.image.data.every((v) => v === 0.25)); // the "best" buffer, not the last output
 });
 
+Deno.test("an automatic batch the engine cannot hold is halved until it fits", async () => {
+  const calls: string[] = [];
+  const batches: number[] = [];
+  const scripted = scriptedTrainer({}, calls)!;
+  const fit = resolveFitOptions({ task: "denoise", ...TINY, iterations: 2, runs: 3 });
+  const result = await fitImage({ observation: smoothImage(1, 8, 8) }, fit, {
+    createTrainer: (plan, options) => {
+      batches.push(plan.batch);
+      if (plan.batch > 1) return Promise.reject(new Error("out of device memory"));
+      return scripted(plan, options);
+    },
+  });
+  deepEqual(batches, [3, 2, 1, 1, 1]);
+  equal(result.runs.length, 3);
+  // an explicit batch is the user's word: no retry
+  await rejects(
+    fitImage(
+      { observation: smoothImage(1, 8, 8) },
+      resolveFitOptions({ task: "denoise", ...TINY, iterations: 2, runs: 3, batch: 2 }),
+      {
+        createTrainer: () => Promise.reject(new Error("out of device memory")),
+      },
+    ),
+    /out of device memory/,
+  );
+});
+
 // ---- the op and average ---------------------------------------------------------------------
 
 Deno.test("average() replaces the preceding dipFit by one batched fit with runs seeds", () => {
