@@ -9,7 +9,7 @@
  * @module
  */
 import asc from "assemblyscript/asc";
-import { KERNELS_WASM_URL } from "./wasm.ts";
+import { writeAtomically } from "./wasm.ts";
 
 /** The compiler flags: the module's contract with engine/cpu/memory.ts. */
 export const ASC_FLAGS: readonly string[] = [
@@ -59,7 +59,7 @@ export async function compileKernels(): Promise<Uint8Array> {
 /** Compiles the kernels and writes engine/cpu/kernels.wasm; returns its size in bytes. */
 export async function buildKernels(): Promise<number> {
   const bytes = await compileKernels();
-  await Deno.writeFile(KERNELS_WASM_URL, bytes);
+  await writeAtomically(bytes);
   return bytes.length;
 }
 

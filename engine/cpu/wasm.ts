@@ -11,6 +11,13 @@ export const KERNELS_WASM_URL: URL = new URL("./kernels.wasm", import.meta.url);
 
 let cached: Promise<WebAssembly.Module> | undefined;
 
+/** Writes kernels.wasm through a temporary file, so a concurrent reader never sees half. */
+export async function writeAtomically(bytes: Uint8Array): Promise<void> {
+  const tmp = new URL(`./kernels.${Deno.pid}.${Date.now()}.tmp`, KERNELS_WASM_URL);
+  await Deno.writeFile(tmp, bytes);
+  await Deno.rename(tmp, KERNELS_WASM_URL);
+}
+
 async function kernelBytes(): Promise<Uint8Array<ArrayBuffer>> {
   if (KERNELS_WASM_URL.protocol !== "file:") {
     // Imported from a server: the built module must be published next to this file.
@@ -31,7 +38,7 @@ async function kernelBytes(): Promise<Uint8Array<ArrayBuffer>> {
   const { compileKernels } = await import("./build.ts");
   const bytes = new Uint8Array(await compileKernels());
   try {
-    await Deno.writeFile(KERNELS_WASM_URL, bytes);
+    await writeAtomically(bytes);
   } catch {
     // A read-only checkout still works; it just compiles again next time.
   }
