@@ -11,8 +11,14 @@ import { layoutMemory, type MemoryLayout } from "./memory.ts";
 import { type Kernels, scheduleSteps } from "./schedule.ts";
 import { loadKernelModule } from "./wasm.ts";
 
+export type * from "../plan.ts";
+export type { Activation } from "../../models/graph.ts";
+export type { MemoryLayout } from "./memory.ts";
+export type { Kernels } from "./schedule.ts";
+
 /** A plan's arenas in one wasm memory, and a way to run its steps on this thread. */
 export interface LocalKernels {
+  /** Where everything lives in the memory. */
   readonly layout: MemoryLayout;
   /** Views of each arena (writes go straight to the kernels' memory). */
   readonly arenas: Readonly<Record<Arena, Float32Array>>;

@@ -38,6 +38,7 @@ export interface MemoryLayout {
   readonly snapshot: { readonly param: number; readonly adamM: number; readonly adamV: number };
   /** Thread t's scratch starts at scratch + t * scratchBytes. */
   readonly scratch: number;
+  /** Bytes of one thread's scratch. */
   readonly scratchBytes: number;
   /** Total bytes (a multiple of the 64 KiB wasm page). */
   readonly totalBytes: number;

@@ -30,6 +30,10 @@ import { CTL_STEP, layoutMemory, type MemoryLayout, planSteps } from "./memory.t
 import { loadKernelModule } from "./wasm.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 
+export type { StepScalars, Trainer } from "../backend.ts";
+export type * from "../plan.ts";
+export type { Activation } from "../../models/graph.ts";
+
 /** Options of {@link createCpuTrainer}. */
 export interface CpuTrainerOptions {
   /** Worker threads; default `navigator.hardwareConcurrency`. */
