@@ -16,8 +16,9 @@ const ALIGN = 64;
 const CONV_BLOCK = 64;
 const CONV_CHUNK = 1024;
 
-/** Int32 slots of the control block. */
+/** Int32 slot of the control block: threads arrived at the current barrier. */
 export const CTL_BARRIER_COUNT = 0;
+/** Int32 slot: barrier generation, bumped by the last thread to arrive (threads wait on it). */
 export const CTL_BARRIER_GENERATION = 1;
 /** Training steps run since reset. */
 export const CTL_STEP = 2;
