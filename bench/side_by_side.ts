@@ -19,34 +19,60 @@ import { parseArgs } from "node:util";
 
 /** One benchmark configuration: network width, image size and preset. */
 export interface BenchConfig {
+  /** The network and data term (see `dipline bench --help`). */
   readonly preset: "denoise" | "sr" | "inpaint";
+  /** Channels per level. */
   readonly channels: number;
+  /** Output height and width. */
   readonly size: number;
 }
 
 /** The JSON both `cli.ts bench --json` and `torch_dip.py --json` print (keys in common). */
 export interface BenchReport {
+  /** `webgpu`, `cpu`, `reference`, `torch-cpu` or `torch-cuda`. */
   readonly engine: string;
+  /** The adapter, GPU or CPU description. */
   readonly adapter: string;
+  /** Parameters of one fit. */
   readonly params: number;
+  /** Output height and width. */
   readonly size: number;
+  /** Fits per step. */
   readonly batch: number;
+  /** Mean wall time of one timed step. */
   readonly msPerStep: number;
+  /** 3 × forward MACs × 2 × batch / 1e9. */
   readonly gflopPerStep: number;
+  /** Achieved GFLOP/s. */
   readonly gflops: number | null;
+  /** Start of device setup → first step's loss read back. */
   readonly firstStepMs: number;
+  /** Network → plan (dipline) or model construction on the device (torch). */
   readonly compileMs: number;
+}
+
+/** A run that produced no report, and why. */
+export interface BenchFailure {
+  /** One line: the process's last error lines, or why it was not run. */
+  readonly error: string;
 }
 
 /** One line of the side-by-side table. */
 export interface SideBySideRow {
+  /** A label such as `denoise C=32 128²`. */
   readonly config: string;
+  /** The preset run. */
   readonly preset: BenchConfig["preset"];
+  /** Channels per level. */
   readonly channels: number;
+  /** Output height and width. */
   readonly size: number;
+  /** Threads given to both. */
   readonly threads: number;
-  readonly torch: BenchReport | { readonly error: string };
-  readonly dipline: BenchReport | { readonly error: string };
+  /** The PyTorch twin's report. */
+  readonly torch: BenchReport | BenchFailure;
+  /** dipline's report. */
+  readonly dipline: BenchReport | BenchFailure;
   /** dipline ms/step ÷ torch ms/step (> 1: dipline is slower); null if either failed. */
   readonly ratio: number | null;
 }
@@ -72,7 +98,7 @@ export function parseConfigs(text: string, preset: BenchConfig["preset"]): Bench
 }
 
 /** Whether a report parsed from a process is a result rather than an error. */
-export function isReport(r: BenchReport | { readonly error: string }): r is BenchReport {
+export function isReport(r: BenchReport | BenchFailure): r is BenchReport {
   return !("error" in r);
 }
 
@@ -80,7 +106,7 @@ export function isReport(r: BenchReport | { readonly error: string }): r is Benc
 async function runJson(
   command: string,
   args: string[],
-): Promise<BenchReport | { readonly error: string }> {
+): Promise<BenchReport | BenchFailure> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
@@ -123,7 +149,7 @@ export async function findTorchPython(explicit?: string): Promise<string | undef
   return undefined;
 }
 
-function fmtMs(r: BenchReport | { readonly error: string }, key: "msPerStep" | "firstStepMs") {
+function fmtMs(r: BenchReport | BenchFailure, key: "msPerStep" | "firstStepMs") {
   return isReport(r) ? r[key].toFixed(1) : "—";
 }
 

@@ -28,7 +28,9 @@ export type BenchEngine = "webgpu" | "cpu" | "reference" | "auto";
 
 /** What to measure. */
 export interface BenchOptions {
+  /** The backend; `auto` = webgpu on a hardware adapter, else cpu. */
   readonly engine: BenchEngine;
+  /** Which notebook's network and data term. */
   readonly preset: BenchPreset;
   /** Channels per level (nd = nu = [C]×5); 128 is the paper's network, 32 the light variant. */
   readonly channels: number;
@@ -44,21 +46,33 @@ export interface BenchOptions {
   readonly threads: number;
 }
 
-/** What `bench` measured; the JSON `--json` prints. */
+/** What `bench` measured; the JSON `--json` prints (keys shared with bench/torch_dip.py). */
 export interface BenchResult {
+  /** The trainer's engine: `webgpu`, `cpu` or `reference` (`auto` resolved). */
   readonly engine: string;
+  /** The adapter or CPU the trainer runs on, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
   readonly adapter: string;
+  /** The preset benchmarked. */
   readonly preset: BenchPreset;
+  /** Channels per level. */
   readonly channels: number;
+  /** The network's name, e.g. `skip(32→3, nd=[128×5], nu=[128×5], ns=[4×5])`. */
   readonly network: string;
+  /** Parameters of one fit. */
   readonly params: number;
+  /** Height and width of the output. */
   readonly size: number;
+  /** Fits per step. */
   readonly batch: number;
+  /** Threads asked for (used by the cpu engine). */
   readonly threads: number;
+  /** Timed steps. */
   readonly steps: number;
+  /** Warm-up steps. */
   readonly warmup: number;
   /** Forward multiply-adds of one fit (the plan's count). */
   readonly forwardMacs: number;
+  /** Mean wall time of one timed step, in milliseconds. */
   readonly msPerStep: number;
   /** 3 × forward MACs × 2 FLOP × batch / 1e9: a training step ≈ forward + 2 × forward for backward. */
   readonly gflopPerStep: number;
@@ -68,9 +82,11 @@ export interface BenchResult {
   readonly firstStepMs: number;
   /** compilePlan time (network → plan). */
   readonly compileMs: number;
-  /** Per-fit loss after the first step and after the last timed step (a sanity check). */
+  /** Per-fit loss after the first step (a sanity check: finite, seed-dependent). */
   readonly firstLoss: number[];
+  /** Per-fit loss after the last timed step. */
   readonly loss: number[];
+  /** Per-fit PSNR of the data-term output against the observation after the last step. */
   readonly psnrObserved: number[];
 }
 
