@@ -270,6 +270,8 @@ Deno.test("CPU trainer: calls apply in order, snapshot/restore round-trips, equa
       t.upload("target", target);
       t.setNoiseSeeds([9, 9]);
     }
+    assert.throws(() => b.restore(), /snapshot\(\) first/);
+    assert.throws(() => b.upload("target", new Float32Array(5)), /expected 864 values/);
     a.run(1);
     const first = (await a.readScalars()).loss;
     a.snapshot();

@@ -96,14 +96,24 @@ class CpuTrainer implements Trainer {
     }
   }
 
-  /** Appends work to the queue; returns the promise of that work. */
+  /** Appends work to the queue; returns the promise of that work (rejects after a failure). */
   #enqueue<T>(work: () => T | Promise<T>): Promise<T> {
     const result = this.#tail.then(() => {
       if (this.#failure) throw this.#failure;
       return work();
     });
-    this.#tail = result.then(() => {}, () => {});
+    this.#tail = result.then(() => {}, (e) => {
+      this.#failure ??= e instanceof Error ? e : new Error(String(e));
+    });
     return result;
+  }
+
+  /**
+   * Appends work nobody awaits (run, upload, snapshot…): a failure is kept and reported by the
+   * next awaited call (readScalars, read, evaluate, finish) instead of going unhandled.
+   */
+  #submit(work: () => void | Promise<void>): void {
+    this.#enqueue(work).catch(() => {});
   }
 
   #dispatch(count: number, evaluate: boolean): Promise<void> {
@@ -172,6 +182,7 @@ class CpuTrainer implements Trainer {
     }
     const params = initParams(this.plan, seeds);
     const copy = [...seeds];
+    this.#hasSnapshot = false;
     return this.#enqueue(() => {
       this.#arena("param").set(params);
       // A new memory is zero already; skipping the fill spares touching every page twice.
@@ -182,7 +193,6 @@ class CpuTrainer implements Trainer {
       }
       Atomics.store(this.#ctl, CTL_STEP, 0);
       this.#writeSeeds(copy);
-      this.#hasSnapshot = false;
       this.#resetScalars();
     });
   }
@@ -196,7 +206,7 @@ class CpuTrainer implements Trainer {
       );
     }
     const copy = data.slice();
-    void this.#enqueue(() => this.#writeView(v, copy));
+    this.#submit(() => this.#writeView(v, copy));
   }
 
   setNoiseSeeds(seeds: readonly number[]): void {
@@ -206,7 +216,7 @@ class CpuTrainer implements Trainer {
       );
     }
     const copy = [...seeds];
-    void this.#enqueue(() => this.#writeSeeds(copy));
+    this.#submit(() => this.#writeSeeds(copy));
   }
 
   run(count: number): void {
@@ -216,7 +226,7 @@ class CpuTrainer implements Trainer {
       );
     }
     if (count === 0) return;
-    void this.#enqueue(() => this.#dispatch(count, false));
+    this.#submit(() => this.#dispatch(count, false));
   }
 
   readScalars(): Promise<StepScalars> {
@@ -241,21 +251,21 @@ class CpuTrainer implements Trainer {
   }
 
   snapshot(): void {
-    void this.#enqueue(() => {
+    this.#hasSnapshot = true;
+    this.#submit(() => {
       const { snapshot } = this.#layout;
       for (const a of ["param", "adamM", "adamV"] as const) {
         const src = this.#arena(a);
         this.#f32.set(src, this.#floatIndex(snapshot[a]));
       }
-      this.#hasSnapshot = true;
     });
   }
 
   restore(): void {
-    void this.#enqueue(() => {
-      if (!this.#hasSnapshot) {
-        throw new Error("CpuTrainer.restore: expected a snapshot() first but there is none");
-      }
+    if (!this.#hasSnapshot) {
+      throw new Error("CpuTrainer.restore: expected a snapshot() first but there is none");
+    }
+    this.#submit(() => {
       const { snapshot } = this.#layout;
       for (const a of ["param", "adamM", "adamV"] as const) {
         const start = this.#floatIndex(snapshot[a]);
