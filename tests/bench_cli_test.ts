@@ -152,6 +152,30 @@ Deno.test("runBench() on the reference engine reports the shared JSON keys consi
   assert.notEqual(r.firstLoss[0], r.firstLoss[1]);
 });
 
+Deno.test("runBench() trains the inpainting preset with its mask", async () => {
+  const r = await runBench({
+    engine: "reference",
+    preset: "inpaint",
+    channels: 2,
+    size: 64,
+    steps: 1,
+    warmup: 0,
+    batch: 1,
+    threads: 1,
+  });
+  const plan = planOf("inpaint", 2);
+  assert.ok(plan.io.mask !== undefined);
+  assert.equal(r.params, plan.paramsPerFit);
+  assert.equal(r.network, benchNetwork("inpaint", 2).name);
+  assert.match(r.network, /ns=\[2×5\]/);
+  // A 50% mask on a U(0,1) target: the masked MSE is well below the unmasked one (≈ 0.08).
+  assert.ok(r.firstLoss[0]! > 0 && r.firstLoss[0]! < 0.07, `loss ${r.firstLoss[0]}`);
+});
+
+Deno.test("findTorchPython() answers undefined for an interpreter that does not exist", async () => {
+  assert.equal(await findTorchPython("/nonexistent/python3"), undefined);
+});
+
 Deno.test("cli.ts bench --json prints one JSON object (sr preset, mask-free)", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
