@@ -19,14 +19,14 @@ export const PAD_REPLICATE: i32 = 2;
 
 /** Start of thread `tid`'s share of `total` items split into `nth` contiguous parts. */
 // @ts-ignore: decorator
-
+@inline
 export function part(total: i32, tid: i32, nth: i32): i32 {
   return <i32> ((<i64> total * <i64> tid) / <i64> nth);
 }
 
 /** Float index i → byte offset. */
 // @ts-ignore: decorator
-
+@inline
 export function f4(i: i32): usize {
   return <usize> i << 2;
 }
@@ -73,14 +73,14 @@ export function actDerivScalar(u: f32, act: i32): f32 {
 
 /** True when the activation has a SIMD path (piecewise linear). */
 // @ts-ignore: decorator
-
+@inline
 export function actIsLinearPiecewise(act: i32): bool {
   return act == ACT_NONE || act == ACT_LEAKY || act == ACT_RELU;
 }
 
 /** act(u) on four lanes for none / leaky / relu. */
 // @ts-ignore: decorator
-
+@inline
 export function actVec(u: v128, act: i32): v128 {
   if (act == ACT_LEAKY) return f32x4.max(u, f32x4.mul(u, f32x4.splat(LEAKY_SLOPE)));
   if (act == ACT_RELU) return f32x4.max(u, f32x4.splat(0));
@@ -89,7 +89,7 @@ export function actVec(u: v128, act: i32): v128 {
 
 /** d act(u)/du · g on four lanes for none / leaky / relu. */
 // @ts-ignore: decorator
-
+@inline
 export function actDerivVec(u: v128, g: v128, act: i32): v128 {
   if (act == ACT_NONE) return g;
   const pos = f32x4.gt(u, f32x4.splat(0));
@@ -99,7 +99,7 @@ export function actDerivVec(u: v128, g: v128, act: i32): v128 {
 
 /** Horizontal sum of four lanes. */
 // @ts-ignore: decorator
-
+@inline
 export function hsum(v: v128): f64 {
   return <f64> f32x4.extract_lane(v, 0) + <f64> f32x4.extract_lane(v, 1) +
     <f64> f32x4.extract_lane(v, 2) + <f64> f32x4.extract_lane(v, 3);

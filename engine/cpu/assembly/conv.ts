@@ -15,7 +15,7 @@ const NB: i32 = 64;
 const PC: i32 = 1024;
 
 // @ts-ignore: decorator
-
+@inline
 function fma(a: v128, b: v128, c: v128): v128 {
   return f32x4.relaxed_madd(a, b, c);
 }
@@ -135,7 +135,7 @@ function fillTables(
 
 /** offs[j] = source offset (iy·w + ix) of block pixel j for tap (ky, kx), or -1. */
 // @ts-ignore: decorator
-
+@inline
 function fillOffsets(
   offs: usize,
   oyj: usize,
@@ -166,25 +166,25 @@ function fillOffsets(
  * (64-byte aligned). Returned as byte offsets from base: [iyTab, ixTab, oyj, oxj, offs, pack].
  */
 // @ts-ignore: decorator
-
+@inline
 function scratchIyTab(base: usize): usize {
   return base + 128;
 }
 
 // @ts-ignore: decorator
-
+@inline
 function scratchIxTab(base: usize, k: i32, oh: i32): usize {
   return scratchIyTab(base) + f4(k * oh);
 }
 
 // @ts-ignore: decorator
-
+@inline
 function scratchOyj(base: usize, k: i32, oh: i32, ow: i32): usize {
   return scratchIxTab(base, k, oh) + f4(k * ow);
 }
 
 // @ts-ignore: decorator
-
+@inline
 function scratchPack(base: usize, k: i32, oh: i32, ow: i32, chunk: i32): usize {
   return (scratchOyj(base, k, oh, ow) + f4(3 * chunk) + 63) & ~(<usize> 63);
 }

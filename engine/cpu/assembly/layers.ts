@@ -367,7 +367,7 @@ export function pool_bwd(
 
 /** Bilinear (align_corners=False) source of output o at ×2: index i0 and weight of i0 + 1. */
 // @ts-ignore: decorator
-
+@inline
 function bilinearSrc(o: i32): f32 {
   const src: f32 = (<f32> o + 0.5) * 0.5 - 0.5;
   return src < 0 ? 0 : src;

@@ -3,7 +3,7 @@ import { f4, hsum, part } from "./common";
 
 /** PCG hash, as engine/plan.ts pcgHash (u32 arithmetic wraps like Math.imul). */
 // @ts-ignore: decorator
-
+@inline
 function pcgHash(x: u32): u32 {
   const state: u32 = x * 747796405 + 2891336453;
   const word: u32 = ((state >>> ((state >>> 28) + 4)) ^ state) * 277803737;
@@ -12,7 +12,7 @@ function pcgHash(x: u32): u32 {
 
 /** Uniform in (0, 1] in f32, as engine/plan.ts unitFromU32. */
 // @ts-ignore: decorator
-
+@inline
 function unitFromU32(u: u32): f32 {
   return (<f32> (u >>> 8) + 1) * <f32> (1.0 / 16777216.0);
 }
