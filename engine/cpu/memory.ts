@@ -71,7 +71,7 @@ export function convScratchBytes(step: Step): number {
       return 0;
   }
   const kk = cin * k * k;
-  const tables = 128 + 4 * k * (oh + ow) + 4 * 3 * CONV_CHUNK + ALIGN;
+  const tables = 128 + 4 * k * (oh + ow) + 4 * 4 * CONV_CHUNK + ALIGN;
   const forward = kk * CONV_BLOCK * 4;
   // dX̂ block, Wᵀ rows, the packed dY block.
   const backwardData = (kk + 4) * CONV_BLOCK * 4 + kk * cout * 4 + cout * CONV_BLOCK * 4;

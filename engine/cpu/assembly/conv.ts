@@ -158,6 +158,17 @@ function fillOffsets(
     }
     store<i32>(offs + f4(j), o);
   }
+  // runs[q] = 1 when pixels 8q … 8q+7 read 8 consecutive floats (the interior, stride 1):
+  // those are copied with two vector loads instead of eight scalar ones.
+  const runs = offs + f4(NB);
+  for (let q = 0; q < NB / 8; q++) {
+    const o0 = load<i32>(offs + f4(q * 8));
+    let run = o0 >= 0 ? 1 : 0;
+    for (let j = 1; j < 8 && run; j++) {
+      if (load<i32>(offs + f4(q * 8 + j)) != o0 + j) run = 0;
+    }
+    store<i32>(runs + f4(q), run);
+  }
 }
 
 /**
@@ -186,7 +197,7 @@ function scratchOyj(base: usize, k: i32, oh: i32, ow: i32): usize {
 // @ts-ignore: decorator
 @inline
 function scratchPack(base: usize, k: i32, oh: i32, ow: i32, chunk: i32): usize {
-  return (scratchOyj(base, k, oh, ow) + f4(3 * chunk) + 63) & ~(<usize> 63);
+  return (scratchOyj(base, k, oh, ow) + f4(4 * chunk) + 63) & ~(<usize> 63);
 }
 
 /** Writes the block's output coordinates: oyj[j], oxj[j] for pixels p0 … p0+n-1. */
@@ -270,14 +281,23 @@ export function conv_fwd(
       for (let ky = 0; ky < k; ky++) {
         for (let kx = 0; kx < k; kx++) {
           fillOffsets(sOffs, sOy, sOx, nb, sIy, sIx, ky, kx, oh, ow, w);
+          const runs = sOffs + f4(NB);
           for (let ci = 0; ci < cin; ci++) {
             const row = (ci * k + ky) * k + kx;
             const src = xb + f4(ci * hw);
             const dst = sPack + <usize> row * 32;
-            for (let j = 0; j < NB; j++) {
-              const o = load<i32>(sOffs + f4(j));
-              const v: f32 = o >= 0 ? load<f32>(src + f4(o)) : 0;
-              store<f32>(dst + <usize> (j >> 3) * panel + f4(j & 7), v);
+            for (let q = 0; q < NB / 8; q++) {
+              const d = dst + <usize> q * panel;
+              if (load<i32>(runs + f4(q))) {
+                const from = src + f4(load<i32>(sOffs + f4(q * 8)));
+                v128.store(d, v128.load(from));
+                v128.store(d, v128.load(from, 16), 16);
+                continue;
+              }
+              for (let j = 0; j < 8; j++) {
+                const o = load<i32>(sOffs + f4(q * 8 + j));
+                store<f32>(d + f4(j), o >= 0 ? load<f32>(src + f4(o)) : 0);
+              }
             }
           }
         }
@@ -411,15 +431,25 @@ export function conv_bwd_data(
       for (let ky = 0; ky < k; ky++) {
         for (let kx = 0; kx < k; kx++) {
           fillOffsets(sOffs, sOy, sOx, nb, sIy, sIx, ky, kx, oh, ow, w);
+          const runs = sOffs + f4(NB);
           for (let ci = c0; ci < c1; ci++) {
             const row = ci * kk2 + ky * k + kx - r0;
             const src = dxh + f4(row * NB);
             const dst = dxb + f4(ci * hw);
-            for (let j = 0; j < nb; j++) {
-              const o = load<i32>(sOffs + f4(j));
-              if (o >= 0) {
-                const d = dst + f4(o);
-                store<f32>(d, load<f32>(d) + load<f32>(src + f4(j)));
+            for (let q = 0; q < NB / 8; q++) {
+              const s8 = src + f4(q * 8);
+              if (load<i32>(runs + f4(q))) {
+                const d = dst + f4(load<i32>(sOffs + f4(q * 8)));
+                v128.store(d, f32x4.add(v128.load(d), v128.load(s8)));
+                v128.store(d, f32x4.add(v128.load(d, 16), v128.load(s8, 16)), 16);
+                continue;
+              }
+              for (let j = 0; j < 8; j++) {
+                const o = load<i32>(sOffs + f4(q * 8 + j));
+                if (o >= 0) {
+                  const d = dst + f4(o);
+                  store<f32>(d, load<f32>(d) + load<f32>(s8 + f4(j)));
+                }
               }
             }
           }
