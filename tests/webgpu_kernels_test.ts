@@ -246,6 +246,55 @@ convCase({
   accumulate: false,
   sliceOf: 9,
 });
+// The deepest levels of a 64² skip net: 2×2 and 4×4 inputs, where every pixel is at a border.
+convCase({
+  name: "3×3 reflection s1 2×2",
+  cin: 3,
+  cout: 4,
+  h: 2,
+  w: 2,
+  k: 3,
+  stride: 1,
+  pad: "reflection",
+  bias: true,
+  accumulate: false,
+});
+convCase({
+  name: "3×3 reflection s2 4×4",
+  cin: 2,
+  cout: 5,
+  h: 4,
+  w: 4,
+  k: 3,
+  stride: 2,
+  pad: "reflection",
+  bias: true,
+  accumulate: true,
+});
+convCase({
+  name: "3×3 reflection s2 2×2",
+  cin: 4,
+  cout: 3,
+  h: 2,
+  w: 2,
+  k: 3,
+  stride: 2,
+  pad: "reflection",
+  bias: false,
+  accumulate: false,
+});
+convCase({
+  name: "3×3 replicate s1 3×4",
+  cin: 2,
+  cout: 2,
+  h: 3,
+  w: 4,
+  k: 3,
+  stride: 1,
+  pad: "replicate",
+  bias: false,
+  accumulate: false,
+});
 convCase({
   name: "5×5 reflection s1 6×7",
   cin: 2,
