@@ -2,7 +2,7 @@
  * WGSL code generation: each plan {@link Step} becomes one or a few compute kernels with every
  * shape and stride baked in as a constant (offsets come from a per-kernel uniform table, so
  * layers of one shape share a pipeline). Convolutions are register tiled without
- * workgroup barriers (each invocation computes 4 channels × 4 pixels, or 4 output channels ×
+ * workgroup barriers (each invocation computes 4 channels × 8 pixels, or 4 output channels ×
  * the whole k×k window of a few input channels for the weight gradient), which keeps shader
  * compilation cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup
  * tree per (fit, channel).
@@ -26,7 +26,8 @@ import {
 
 /** Output channels and pixels per invocation in the conv kernels. */
 const TILE_C = 4;
-const TILE_P = 4;
+// 8 pixels per invocation measured 1.4–1.6× faster than 4 on llvmpipe (bench_conv.ts, 128→128 at 64²).
+const TILE_P = 8;
 
 /**
  * How kernels are sized for an adapter. A software adapter (llvmpipe) runs a few threads, so
