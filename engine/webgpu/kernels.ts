@@ -333,24 +333,75 @@ ${lines.join("\n")}
       [Math.ceil(groups / 64), Math.ceil(cin / TILE_C), plan.batch],
     ));
   }
-  // Kernel B: reflection/replicate padding maps border positions onto pixels near the edge;
-  // add the gradient of those extra padded positions (a band of q pixels along each edge).
+  // Reflection/replicate padding maps the ring of padded positions around the input onto
+  // pixels near its edge. Kernel B computes the gradient at each ring position (once), kernel
+  // C adds those to the pixels they map to (a gather over a band of q pixels along each edge).
   if (s.pad !== "zero" && p > 0) {
-    const kb = new KernelBuilder(plan.batch);
-    const q = p + 1;
     const H = dx.h;
     const W = dx.w;
-    const all = H <= 2 * q || W <= 2 * q;
-    const count = all ? H * W : 2 * q * W + (H - 2 * q) * 2 * q;
-    const n = plan.batch * cin * count;
-    const { dispatch, rowStride } = flatDispatch(n);
-    const P = kb.r("param");
-    const DY = kb.r(dy.arena);
-    const DX = kb.w(dx.arena);
+    const wp = W + 2 * p;
+    const ring = 2 * p * wp + 2 * p * H;
     const padFn = `pad_${s.pad}`;
-    const body = `${flatMain(n, rowStride)}
+    const scratchFloats = plan.batch * cin * ring;
+    {
+      const kb = new KernelBuilder(plan.batch);
+      const n = plan.batch * cin * ring;
+      const { dispatch, rowStride } = flatDispatch(n);
+      const P = kb.r("param");
+      const DY = kb.r(dy.arena);
+      const S = kb.scratch(scratchFloats);
+      const body = `${flatMain(n, rowStride)}
+  let e = i % ${ring};
+  let ci = (i / ${ring}) % ${cin};
+  let b = i / ${ring * cin};
+  var r = 0;
+  var c = 0;
+  if (e < ${p * wp}) {
+    r = e / ${wp};
+    c = e % ${wp};
+  } else if (e < ${2 * p * wp}) {
+    let e2 = e - ${p * wp};
+    r = ${H + p} + e2 / ${wp};
+    c = e2 % ${wp};
+  } else {
+    let e3 = e - ${2 * p * wp};
+    r = ${p} + e3 / ${2 * p};
+    let j = e3 % ${2 * p};
+    c = select(${W} + j, j, j < ${p});
+  }
+  let db = ${kb.base(dy)} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)} + ci * ${kk};
+  var acc = 0.0;
+  for (var ky = 0; ky < ${k}; ky++) {
+    let ty = r - ky;
+    if (ty < 0 || ty % ${stride} != 0 || ty / ${stride} >= ${dy.h}) { continue; }
+    for (var kx = 0; kx < ${k}; kx++) {
+      let tx = c - kx;
+      if (tx < 0 || tx % ${stride} != 0 || tx / ${stride} >= ${dy.w}) { continue; }
+      let o = db + (ty / ${stride}) * ${dy.w} + tx / ${stride};
+      let wt = wb + ky * ${k} + kx;
+      for (var co = 0; co < ${cout}; co++) {
+        acc = fma(${P}[wt + co * ${cin * kk}], ${DY}[o + co * ${dy.h * dy.w}], acc);
+      }
+    }
+  }
+  ${S}[i] = acc;
+}`;
+      kernels.push(kb.finish(`conv_bwd_data ring ${s.pad} ${H}×${W}`, body, dispatch));
+    }
+    {
+      const kb = new KernelBuilder(plan.batch);
+      const q = p + 1;
+      const all = H <= 2 * q || W <= 2 * q;
+      const count = all ? H * W : 2 * q * W + (H - 2 * q) * 2 * q;
+      const n = plan.batch * cin * count;
+      const { dispatch, rowStride } = flatDispatch(n);
+      const S = kb.r("scratch");
+      const DX = kb.w(dx.arena);
+      const body = `${flatMain(n, rowStride)}
   let e = i % ${count};
-  let ci = (i / ${count}) % ${cin};
+  let bc = i / ${count};
+  let ci = bc % ${cin};
   let b = i / ${count * cin};
   var iy = 0;
   var ix = 0;
@@ -367,8 +418,7 @@ ${lines.join("\n")}
     let j = e2 % ${2 * q};
     ix = select(${W - 2 * q} + j, j, j < ${q});
   }
-  let db = ${kb.base(dy)} + b * ${dy.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)} + ci * ${kk};
+  let sb = bc * ${ring};
   var acc = 0.0;
   for (var rr = 0; rr <= ${2 * p}; rr++) {
     let r = select(select(${H + p} + rr - ${p + 1}, rr - 1, rr <= ${p}), iy + ${p}, rr == 0);
@@ -377,26 +427,23 @@ ${lines.join("\n")}
       if (rr == 0 && cc == 0) { continue; }
       let c = select(select(${W + p} + cc - ${p + 1}, cc - 1, cc <= ${p}), ix + ${p}, cc == 0);
       if (cc != 0 && ${padFn}(c - ${p}, ${W}) != ix) { continue; }
-      for (var ky = 0; ky < ${k}; ky++) {
-        let ty = r - ky;
-        if (ty < 0 || ty % ${stride} != 0 || ty / ${stride} >= ${dy.h}) { continue; }
-        for (var kx = 0; kx < ${k}; kx++) {
-          let tx = c - kx;
-          if (tx < 0 || tx % ${stride} != 0 || tx / ${stride} >= ${dy.w}) { continue; }
-          let o = db + (ty / ${stride}) * ${dy.w} + tx / ${stride};
-          for (var co = 0; co < ${cout}; co++) {
-            acc = fma(${P}[wb + co * ${cin * kk} + ky * ${k} + kx], ${DY}[o + co * ${
-      dy.h * dy.w
-    }], acc);
-          }
-        }
+      // Index of ring position (r, c), the inverse of kernel B's enumeration.
+      var e = 0;
+      if (r < ${p}) {
+        e = r * ${wp} + c;
+      } else if (r >= ${H + p}) {
+        e = ${p * wp} + (r - ${H + p}) * ${wp} + c;
+      } else {
+        e = ${2 * p * wp} + (r - ${p}) * ${2 * p} + select(c - ${W}, c, c < ${p});
       }
+      acc = acc + ${S}[sb + e];
     }
   }
   let d = ${kb.base(dx, true)} + b * ${dx.batchStride} + ci * ${H * W} + iy * ${W} + ix;
   ${DX}[d] = ${DX}[d] + acc;
 }`;
-    kernels.push(kb.finish(`conv_bwd_data border ${s.pad} ${H}×${W}`, body, dispatch, padFns()));
+      kernels.push(kb.finish(`conv_bwd_data fold ${s.pad} ${H}×${W}`, body, dispatch, padFns()));
+    }
   }
   return kernels;
 }
