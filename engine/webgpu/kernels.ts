@@ -1329,5 +1329,4 @@ export function kernelsForStep(plan: Plan, step: Step, tuning: Tuning = SOFTWARE
   }
 }
 
-/** Activation names, for callers that enumerate kernels. */
-export type { Activation };
+export type { Activation, Kernel, Plan, Step };

@@ -32,6 +32,8 @@ import {
 } from "./kernels.ts";
 import { type BufferName, CTRL_SEEDS, type Kernel } from "./wgsl.ts";
 
+export type { Arena, Plan, StepScalars, Trainer };
+
 /** Options of {@link createWebGpuTrainer}. */
 export interface WebGpuTrainerOptions {
   /** The adapter to use (default: `navigator.gpu.requestAdapter()`). */

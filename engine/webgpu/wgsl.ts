@@ -9,6 +9,8 @@
  * @module
  */
 import type { Arena, View } from "../plan.ts";
+
+export type { Arena, View };
 import type { Activation } from "../../models/graph.ts";
 
 /** A device buffer a kernel may bind: a plan arena, the control words, or the scratch area. */
@@ -25,6 +27,7 @@ const BIND_ALIGN_FLOATS = 64;
 
 /** One storage binding of a kernel: a buffer, whole or from `offset` for `size` floats. */
 export interface Binding {
+  /** The buffer bound. */
   readonly name: BufferName;
   /** First float bound (a multiple of 64). */
   readonly offset: number;
