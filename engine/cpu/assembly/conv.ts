@@ -497,6 +497,7 @@ export function conv_bwd_weight(
   const sIy = scratchIyTab(scratch);
   const sIx = scratchIxTab(scratch, k, oh);
   const sPack = scratchPack(scratch, k, oh, ow, PC);
+  const sLane = scratchOyj(scratch, k, oh, ow); // 8 lanes × (ci, ky, kx, row pointer)
   fillTables(sIy, sIx, h, w, oh, ow, k, stride, pad, padding);
   for (let b = 0; b < batch; b++) {
     const xb = x + f4(b * xbs);
@@ -508,43 +509,109 @@ export function conv_bwd_weight(
         for (let g = g0; g < g1; g++) {
           // Pack X̂ᵀ of group g (8 kk lanes × pcn pixels) right before use: it stays in L1.
           const bp = sPack;
+          // Per lane: source plane, ky, kx (valid = kk < K). With stride 1, pixels whose ox is in
+          // [fx0, fx1) read contiguous x for every lane: 4 pixels × 8 lanes move as a transpose.
+          let fx0 = 0;
+          let fx1 = stride == 1 ? ow : 0;
           for (let lane = 0; lane < 8; lane++) {
             const kk = g * 8 + lane;
-            const dst = bp + f4(lane);
+            const info = sLane + <usize> lane * 16;
             if (kk >= K) {
-              for (let p = 0; p < pcn; p++) store<f32>(dst + <usize> p * 32, 0);
+              store<i32>(info, -1);
               continue;
             }
             const ci = kk / kk2;
             const rem = kk - ci * kk2;
             const ky = rem / k;
             const kx = rem - ky * k;
-            const src = xb + f4(ci * hw);
-            const iyRow = sIy + f4(ky * oh);
-            const ixRow = sIx + f4(kx * ow);
-            // Walk the chunk in output-row runs: one source row per run.
-            let oy = pc0 / ow;
-            let ox = pc0 - oy * ow;
-            let p = 0;
-            while (p < pcn) {
-              const run = min(ow - ox, pcn - p);
-              const iy = load<i32>(iyRow + f4(oy));
-              const d = dst + <usize> p * 32;
-              if (iy < 0) {
-                for (let q = 0; q < run; q++) store<f32>(d + <usize> q * 32, 0);
-              } else {
-                const srow = src + f4(iy * w);
-                const xr = ixRow + f4(ox);
-                for (let q = 0; q < run; q++) {
-                  const ix = load<i32>(xr + f4(q));
-                  const v: f32 = ix >= 0 ? load<f32>(srow + f4(ix)) : 0;
-                  store<f32>(d + <usize> q * 32, v);
-                }
-              }
-              p += run;
-              ox = 0;
-              oy++;
+            store<i32>(info, ci);
+            store<i32>(info, ky, 4);
+            store<i32>(info, kx, 8);
+            fx0 = max(fx0, padding - kx);
+            fx1 = min(fx1, w + padding - kx);
+          }
+          // Walk the chunk in output-row runs: one source row per lane and run.
+          let oy = pc0 / ow;
+          let ox = pc0 - oy * ow;
+          let p = 0;
+          while (p < pcn) {
+            const run = min(ow - ox, pcn - p);
+            let a = max(ox, fx0);
+            const b = min(ox + run, fx1);
+            let b4 = b - a >= 4 ? a + ((b - a) & ~3) : a;
+            if (b4 == a) {
+              a = ox;
+              b4 = ox;
             }
+            for (let lane = 0; lane < 8; lane++) {
+              const info = sLane + <usize> lane * 16;
+              const ci = load<i32>(info);
+              const d = bp + f4(lane) + <usize> p * 32;
+              let row: usize = 0;
+              if (ci >= 0) {
+                const ky = load<i32>(info, 4);
+                const iy = load<i32>(sIy + f4(ky * oh + oy));
+                if (iy >= 0) row = xb + f4(ci * hw + iy * w);
+              }
+              // Pointer to x at output column 0 of this run's row (for the vector pass).
+              store<i32>(info, row != 0 ? <i32> row + 4 * (load<i32>(info, 8) - padding) : 0, 12);
+              const xr = sIx + f4(load<i32>(info, 8) * ow + ox);
+              for (let q = 0; q < run; q++) {
+                if (q == a - ox && b4 > a) {
+                  q = b4 - ox - 1;
+                  continue;
+                }
+                let v: f32 = 0;
+                if (row != 0) {
+                  const ix = load<i32>(xr + f4(q));
+                  if (ix >= 0) v = load<f32>(row + f4(ix));
+                }
+                store<f32>(d + <usize> q * 32, v);
+              }
+            }
+            if (b4 > a) {
+              const r0 = <usize> load<i32>(sLane, 12);
+              const r1 = <usize> load<i32>(sLane, 16 + 12);
+              const r2 = <usize> load<i32>(sLane, 32 + 12);
+              const r3 = <usize> load<i32>(sLane, 48 + 12);
+              const r4 = <usize> load<i32>(sLane, 64 + 12);
+              const r5 = <usize> load<i32>(sLane, 80 + 12);
+              const r6 = <usize> load<i32>(sLane, 96 + 12);
+              const r7 = <usize> load<i32>(sLane, 112 + 12);
+              const zero = f32x4.splat(0);
+              for (let x = a; x < b4; x += 4) {
+                const o = f4(x);
+                const v0 = r0 != 0 ? v128.load(r0 + o) : zero;
+                const v1 = r1 != 0 ? v128.load(r1 + o) : zero;
+                const v2 = r2 != 0 ? v128.load(r2 + o) : zero;
+                const v3 = r3 != 0 ? v128.load(r3 + o) : zero;
+                const v4 = r4 != 0 ? v128.load(r4 + o) : zero;
+                const v5 = r5 != 0 ? v128.load(r5 + o) : zero;
+                const v6 = r6 != 0 ? v128.load(r6 + o) : zero;
+                const v7 = r7 != 0 ? v128.load(r7 + o) : zero;
+                const d = bp + <usize> (p + x - ox) * 32;
+                // 4×4 transposes: pixel i gets lanes (v0[i] … v3[i]) and (v4[i] … v7[i]).
+                let lo = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
+                let hi = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
+                v128.store(d, f32x4.shuffle(lo, hi, 0, 1, 4, 5));
+                v128.store(d, f32x4.shuffle(lo, hi, 2, 3, 6, 7), 32);
+                lo = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+                hi = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+                v128.store(d, f32x4.shuffle(lo, hi, 0, 1, 4, 5), 64);
+                v128.store(d, f32x4.shuffle(lo, hi, 2, 3, 6, 7), 96);
+                lo = f32x4.shuffle(v4, v5, 0, 4, 1, 5);
+                hi = f32x4.shuffle(v6, v7, 0, 4, 1, 5);
+                v128.store(d, f32x4.shuffle(lo, hi, 0, 1, 4, 5), 16);
+                v128.store(d, f32x4.shuffle(lo, hi, 2, 3, 6, 7), 48);
+                lo = f32x4.shuffle(v4, v5, 2, 6, 3, 7);
+                hi = f32x4.shuffle(v6, v7, 2, 6, 3, 7);
+                v128.store(d, f32x4.shuffle(lo, hi, 0, 1, 4, 5), 80);
+                v128.store(d, f32x4.shuffle(lo, hi, 2, 3, 6, 7), 112);
+              }
+            }
+            p += run;
+            ox = 0;
+            oy++;
           }
           const lanes = min(8, K - g * 8);
           for (let co0 = 0; co0 < cout; co0 += 4) {
