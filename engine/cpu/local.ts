@@ -41,7 +41,8 @@ export async function createLocalKernels(plan: Plan, threads = 1): Promise<Local
   const f32 = new Float32Array(memory.buffer);
   const arenas = {} as Record<Arena, Float32Array>;
   for (const [name, size] of Object.entries(plan.arenaSizes) as [Arena, number][]) {
-    arenas[name] = f32.subarray(layout.arenas[name] >> 2, (layout.arenas[name] >> 2) + size);
+    const at = layout.arenas[name] / 4;
+    arenas[name] = f32.subarray(at, at + size);
   }
   const all = [...plan.forward, ...plan.loss, ...plan.backward, ...plan.update];
   all.forEach((s, i) => {

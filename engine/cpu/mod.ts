@@ -45,7 +45,6 @@ const WASM_PAGE = 65536;
 class CpuTrainer implements Trainer {
   readonly engine = "cpu" as const;
   readonly adapter: string;
-  #memory: WebAssembly.Memory;
   #layout: MemoryLayout;
   #workers: Worker[];
   #f32: Float32Array;
@@ -65,7 +64,6 @@ class CpuTrainer implements Trainer {
     layout: MemoryLayout,
     workers: Worker[],
   ) {
-    this.#memory = memory;
     this.#layout = layout;
     this.#workers = workers;
     this.#f32 = new Float32Array(memory.buffer);
@@ -126,7 +124,7 @@ class CpuTrainer implements Trainer {
   }
 
   #floatIndex(byteAddress: number): number {
-    return byteAddress >> 2;
+    return byteAddress / 4; // addresses may pass 2^31: no 32-bit shifts
   }
 
   #view(name: keyof Plan["io"]): View {
@@ -294,7 +292,6 @@ class CpuTrainer implements Trainer {
     const p = this.#pendingRun;
     this.#pendingRun = undefined;
     p?.reject(this.#failure);
-    void this.#memory;
   }
 }
 
