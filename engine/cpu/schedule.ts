@@ -36,8 +36,8 @@ function kernel(k: Kernels, name: string): (...args: number[]) => number | void 
 }
 
 /**
- * Compiles the launches of a list of steps. `indexOf` gives a step's index in
- * {@link planSteps} (to find its constants in the layout).
+ * Compiles the launches of a list of steps of `plan` (a resampling step must be one of the
+ * plan's own step objects: its taps are found in the layout by its index in the plan).
  */
 export function scheduleSteps(
   plan: Plan,
