@@ -255,96 +255,119 @@ ${lines.join("\n")}
   );
 }
 
+/**
+ * The register-tiled transposed gather of conv_bwd_data: each invocation sums, for 4 input
+ * channels × 8 padded positions (r + i·dr, c0 + i·dc), Σ_co Σ_taps dy · w. `prologue` defines
+ * `b`, `ci0`, `r`, `c0`, `dr`, `dc` (i32, padded coordinates; a row or a column of positions)
+ * or returns; `store(j, i, v)` writes one sum.
+ */
+function transposedTile(
+  plan: Plan,
+  kb: KernelBuilder,
+  s: Extract<Step, { kind: "conv_bwd_data" }>,
+  prologue: string,
+  store: (j: number, i: number, value: string) => string,
+): string {
+  const { dy, dx, k, stride } = s;
+  const cin = dx.c;
+  const cout = dy.c;
+  const kk = k * k;
+  const P = kb.r("param");
+  const DY = kb.r(dy.arena);
+  const lines: string[] = [prologue];
+  lines.push(`  let db = ${kb.base(dy)} + b * ${dy.batchStride};
+  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`);
+  const validIdx = (t: string, n: number) =>
+    stride === 1
+      ? `${t} >= 0 && ${t} < ${n}`
+      : `${t} >= 0 && ${t} % ${stride} == 0 && ${t} / ${stride} < ${n}`;
+  for (let i = 0; i < TILE_P; i++) {
+    for (let ky = 0; ky < k; ky++) {
+      lines.push(`  let ty${ky}_${i} = r + ${i} * dr - ${ky};`);
+      lines.push(`  let my${ky}_${i} = select(0.0, 1.0, ${validIdx(`ty${ky}_${i}`, dy.h)});`);
+      lines.push(`  let oo${ky}_${i} = clamp(ty${ky}_${i} / ${stride}, 0, ${dy.h - 1}) * ${dy.w};`);
+    }
+    for (let kx = 0; kx < k; kx++) {
+      lines.push(`  let tx${kx}_${i} = c0 + ${i} * dc - ${kx};`);
+      lines.push(`  let mx${kx}_${i} = select(0.0, 1.0, ${validIdx(`tx${kx}_${i}`, dy.w)});`);
+      lines.push(`  let ox${kx}_${i} = clamp(tx${kx}_${i} / ${stride}, 0, ${dy.w - 1});`);
+    }
+  }
+  for (let ky = 0; ky < k; ky++) {
+    for (let kx = 0; kx < k; kx++) {
+      for (let i = 0; i < TILE_P; i++) {
+        lines.push(`  let m${ky}_${kx}_${i} = my${ky}_${i} * mx${kx}_${i};`);
+      }
+    }
+  }
+  for (let j = 0; j < TILE_C; j++) {
+    lines.push(`  let wj${j} = wb + min(ci0 + ${j}, ${cin - 1}) * ${kk};`);
+    for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = 0.0;`);
+  }
+  lines.push(`  for (var co = 0; co < ${cout}; co++) {
+    let dco = db + co * ${dy.h * dy.w};
+    let wc = co * ${cin * kk};`);
+  for (let ky = 0; ky < k; ky++) {
+    for (let kx = 0; kx < k; kx++) {
+      const tap = ky * k + kx;
+      for (let i = 0; i < TILE_P; i++) {
+        lines.push(
+          `    let v${tap}_${i} = ${DY}[dco + oo${ky}_${i} + ox${kx}_${i}] * m${ky}_${kx}_${i};`,
+        );
+      }
+      for (let j = 0; j < TILE_C; j++) {
+        lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
+        for (let i = 0; i < TILE_P; i++) {
+          lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
+        }
+      }
+    }
+  }
+  lines.push("  }");
+  for (let j = 0; j < TILE_C; j++) {
+    for (let i = 0; i < TILE_P; i++) lines.push(store(j, i, `a${j}_${i}`));
+  }
+  return `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+${lines.join("\n")}
+}`;
+}
+
 function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): Kernel[] {
   // Forward geometry: dx is the conv input, dy its output.
   const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad);
   const { x: dx, y: dy, k, stride, p } = g;
   const cin = dx.c;
   const cout = dy.c;
-  const kk = k * k;
+  const H = dx.h;
+  const W = dx.w;
   const kernels: Kernel[] = [];
-  // Kernel A: the gradient at each input pixel's own padded position (register tiled).
+  // Kernel A: the gradient at each input pixel's own padded position.
   {
     const kb = new KernelBuilder(plan.batch);
-    const gw = Math.ceil(dx.w / TILE_P);
-    const groups = dx.h * gw;
-    const P = kb.r("param");
-    const DY = kb.r(dy.arena);
-    const lines: string[] = [];
-    lines.push(`  let g = i32(gid.x);
+    const gw = Math.ceil(W / TILE_P);
+    const groups = H * gw;
+    const prologue = `  let g = i32(gid.x);
   if (g >= ${groups}) { return; }
   let b = i32(gid.z);
+  let ci0 = i32(gid.y) * ${TILE_C};
   let iy = g / ${gw};
   let ix0 = (g % ${gw}) * ${TILE_P};
-  let ci0 = i32(gid.y) * ${TILE_C};
-  let db = ${kb.base(dy)} + b * ${dy.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`);
-    const validIdx = (t: string, n: number) =>
-      stride === 1
-        ? `${t} >= 0 && ${t} < ${n}`
-        : `${t} >= 0 && ${t} % ${stride} == 0 && ${t} / ${stride} < ${n}`;
-    for (let ky = 0; ky < k; ky++) {
-      lines.push(`  let ty${ky} = iy + ${p - ky};`);
-      lines.push(`  let my${ky} = select(0.0, 1.0, ${validIdx(`ty${ky}`, dy.h)});`);
-      lines.push(`  let oo${ky} = clamp(ty${ky} / ${stride}, 0, ${dy.h - 1}) * ${dy.w};`);
-    }
-    for (let kx = 0; kx < k; kx++) {
-      for (let i = 0; i < TILE_P; i++) {
-        lines.push(`  let tx${kx}_${i} = ix0 + ${i + p - kx};`);
-        lines.push(`  let mx${kx}_${i} = select(0.0, 1.0, ${validIdx(`tx${kx}_${i}`, dy.w)});`);
-        lines.push(`  let ox${kx}_${i} = clamp(tx${kx}_${i} / ${stride}, 0, ${dy.w - 1});`);
-      }
-    }
-    for (let ky = 0; ky < k; ky++) {
-      for (let kx = 0; kx < k; kx++) {
-        for (let i = 0; i < TILE_P; i++) {
-          lines.push(`  let m${ky}_${kx}_${i} = my${ky} * mx${kx}_${i};`);
-        }
-      }
-    }
-    for (let j = 0; j < TILE_C; j++) {
-      lines.push(`  let wj${j} = wb + min(ci0 + ${j}, ${cin - 1}) * ${kk};`);
-      for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = 0.0;`);
-    }
-    lines.push(`  for (var co = 0; co < ${cout}; co++) {
-    let dc = db + co * ${dy.h * dy.w};
-    let wc = co * ${cin * kk};`);
-    for (let ky = 0; ky < k; ky++) {
-      for (let kx = 0; kx < k; kx++) {
-        const tap = ky * k + kx;
-        for (let i = 0; i < TILE_P; i++) {
-          lines.push(
-            `    let v${tap}_${i} = ${DY}[dc + oo${ky} + ox${kx}_${i}] * m${ky}_${kx}_${i};`,
-          );
-        }
-        for (let j = 0; j < TILE_C; j++) {
-          lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
-          for (let i = 0; i < TILE_P; i++) {
-            lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
-          }
-        }
-      }
-    }
-    lines.push("  }");
+  let r = iy + ${p};
+  let c0 = ix0 + ${p};
+  let dr = 0;
+  let dc = 1;`;
     const DX = kb.w(dx.arena);
-    for (let j = 0; j < TILE_C; j++) {
-      for (let i = 0; i < TILE_P; i++) {
-        const dst = `${DX}[${kb.base(dx, true)} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
-          dx.h * dx.w
-        } + iy * ${dx.w} + ix0 + ${i}]`;
-        lines.push(
-          `  if (ci0 + ${j} < ${cin} && ix0 + ${i} < ${dx.w}) { ${
-            store(dst, `a${j}_${i}`, s.accumulate)
-          } }`,
-        );
-      }
-    }
+    const base = kb.base(dx, true);
+    const body = transposedTile(plan, kb, s, prologue, (j, i, v) => {
+      const dst = `${DX}[${base} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
+        H * W
+      } + iy * ${W} + ix0 + ${i}]`;
+      return `  if (ci0 + ${j} < ${cin} && ix0 + ${i} < ${W}) { ${store(dst, v, s.accumulate)} }`;
+    });
     kernels.push(kb.finish(
-      `conv_bwd_data ${cout}→${cin} k${k} s${stride} ${s.pad} ${dx.h}×${dx.w}`,
-      `@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-${lines.join("\n")}
-}`,
+      `conv_bwd_data ${cout}→${cin} k${k} s${stride} ${s.pad} ${H}×${W}`,
+      body,
       [Math.ceil(groups / 64), Math.ceil(cin / TILE_C), plan.batch],
     ));
   }
@@ -352,57 +375,60 @@ ${lines.join("\n")}
   // pixels near its edge. Kernel B computes the gradient at each ring position (once), kernel
   // C adds those to the pixels they map to (a gather over a band of q pixels along each edge).
   if (s.pad !== "zero" && p > 0) {
-    const H = dx.h;
-    const W = dx.w;
     const wp = W + 2 * p;
     const ring = 2 * p * wp + 2 * p * H;
     const padFn = `pad_${s.pad}`;
     const scratchFloats = plan.batch * cin * ring;
     {
+      // Tiles over the ring: rows of positions along the p top and p bottom padded rows (full
+      // padded width), columns of positions down the p left and p right padded columns.
       const kb = new KernelBuilder(plan.batch);
-      const n = plan.batch * cin * ring;
-      const { dispatch, rowStride } = flatDispatch(n);
-      const P = kb.r("param");
-      const DY = kb.r(dy.arena);
+      const gwp = Math.ceil(wp / TILE_P);
+      const ghp = Math.ceil(H / TILE_P);
+      const strips = 2 * p * gwp;
+      const groups = strips + 2 * p * ghp;
       const S = kb.scratch(scratchFloats);
-      const body = `${flatMain(n, rowStride)}
-  let e = i % ${ring};
-  let ci = (i / ${ring}) % ${cin};
-  let b = i / ${ring * cin};
+      const prologue = `  let g = i32(gid.x);
+  if (g >= ${groups}) { return; }
+  let b = i32(gid.z);
+  let ci0 = i32(gid.y) * ${TILE_C};
   var r = 0;
-  var c = 0;
-  if (e < ${p * wp}) {
-    r = e / ${wp};
-    c = e % ${wp};
-  } else if (e < ${2 * p * wp}) {
-    let e2 = e - ${p * wp};
-    r = ${H + p} + e2 / ${wp};
-    c = e2 % ${wp};
+  var c0 = 0;
+  var dr = 0;
+  var dc = 1;
+  var e0 = 0;
+  var estep = 1;
+  var keep = 0;
+  if (g < ${strips}) {
+    let row = g / ${gwp};
+    r = select(${H} + row, row, row < ${p});
+    c0 = (g % ${gwp}) * ${TILE_P};
+    e0 = row * ${wp} + c0;
+    keep = ${wp} - c0;
   } else {
-    let e3 = e - ${2 * p * wp};
-    r = ${p} + e3 / ${2 * p};
-    let j = e3 % ${2 * p};
-    c = select(${W} + j, j, j < ${p});
-  }
-  let db = ${kb.base(dy)} + b * ${dy.batchStride};
-  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)} + ci * ${kk};
-  var acc = 0.0;
-  for (var ky = 0; ky < ${k}; ky++) {
-    let ty = r - ky;
-    if (ty < 0 || ty % ${stride} != 0 || ty / ${stride} >= ${dy.h}) { continue; }
-    for (var kx = 0; kx < ${k}; kx++) {
-      let tx = c - kx;
-      if (tx < 0 || tx % ${stride} != 0 || tx / ${stride} >= ${dy.w}) { continue; }
-      let o = db + (ty / ${stride}) * ${dy.w} + tx / ${stride};
-      let wt = wb + ky * ${k} + kx;
-      for (var co = 0; co < ${cout}; co++) {
-        acc = fma(${P}[wt + co * ${cin * kk}], ${DY}[o + co * ${dy.h * dy.w}], acc);
-      }
-    }
-  }
-  ${S}[i] = acc;
-}`;
-      kernels.push(kb.finish(`conv_bwd_data ring ${s.pad} ${H}×${W}`, body, dispatch));
+    let g2 = g - ${strips};
+    let j = g2 / ${ghp};
+    r = ${p} + (g2 % ${ghp}) * ${TILE_P};
+    c0 = select(${W} + j, j, j < ${p});
+    dr = 1;
+    dc = 0;
+    e0 = ${2 * p * wp} + (r - ${p}) * ${2 * p} + j;
+    estep = ${2 * p};
+    keep = ${H + p} - r;
+  }`;
+      const body = transposedTile(
+        plan,
+        kb,
+        s,
+        prologue,
+        (j, i, v) =>
+          `  if (ci0 + ${j} < ${cin} && ${i} < keep) { ${S}[(b * ${cin} + ci0 + ${j}) * ${ring} + e0 + ${i} * estep] = ${v}; }`,
+      );
+      kernels.push(kb.finish(
+        `conv_bwd_data ring ${s.pad} ${H}×${W}`,
+        body,
+        [Math.ceil(groups / 64), Math.ceil(cin / TILE_C), plan.batch],
+      ));
     }
     {
       const kb = new KernelBuilder(plan.batch);
