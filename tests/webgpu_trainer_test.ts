@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { compilePlan, downsampleTerm } from "../engine/compile.ts";
-import type { DataTerm } from "../engine/plan.ts";
+import type { DataTerm, Plan } from "../engine/plan.ts";
 import { createReferenceTrainer } from "../engine/reference.ts";
 import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
 import { skip } from "../models/skip.ts";
@@ -132,11 +132,16 @@ Deno.test("webgpu trainer lowers the loss, and restore() returns to the snapshot
     }
     gpu.snapshot();
     const atSnapshot = await gpu.evaluate();
+    const momentsAtSnapshot = [await gpu.readArena("adamM"), await gpu.readArena("adamV")];
     gpu.run(5);
     const moved = await gpu.evaluate();
     assert.ok(maxAbsDiff(moved, atSnapshot) > 0, "training after the snapshot changes the output");
     gpu.restore();
     assert.deepEqual(await gpu.evaluate(), atSnapshot);
+    assert.deepEqual(
+      [await gpu.readArena("adamM"), await gpu.readArena("adamV")],
+      momentsAtSnapshot,
+    );
     // Fits are independent: the same seed in both slots trains identically.
     await gpu.reset([9, 9]);
     gpu.setNoiseSeeds([4, 4]);
@@ -156,4 +161,42 @@ Deno.test("webgpu trainer lowers the loss, and restore() returns to the snapshot
   } finally {
     gpu.dispose();
   }
+});
+
+Deno.test("webgpu trainer names the limit when a kernel's range exceeds the adapter's binding size", async () => {
+  const adapter = await navigator.gpu.requestAdapter();
+  assert.ok(adapter);
+  // One activation just over the adapter's maxStorageBufferBindingSize; nothing is allocated.
+  const floats = adapter.limits.maxStorageBufferBindingSize / 4 + 64;
+  const big = { arena: "act", offset: 0, batchStride: floats, c: 1, h: 1, w: floats } as const;
+  const io = { arena: "io", offset: 0, batchStride: 1, c: 1, h: 1, w: 1 } as const;
+  const plan: Plan = {
+    batch: 1,
+    height: 1,
+    width: 1,
+    paramsPerFit: 1,
+    arenaSizes: {
+      param: 1,
+      grad: 1,
+      adamM: 1,
+      adamV: 1,
+      act: floats,
+      dact: 1,
+      stats: 1,
+      io: 1,
+      scalars: 2,
+    },
+    forward: [{ kind: "act", x: big, y: big, act: "relu" }],
+    loss: [],
+    backward: [],
+    update: [],
+    params: [],
+    io: { z0: io, z: io, output: io, target: io, ema: io },
+    scalars: { loss: 0, psnrObserved: 1 },
+    forwardMacs: 0,
+  };
+  await assert.rejects(
+    () => createWebGpuTrainer(plan, { adapter }),
+    /limit/,
+  );
 });
