@@ -3,8 +3,8 @@
  * storage buffer per arena, one command buffer per `run(count)`. The step counter lives on the
  * device (advanced by a one-invocation kernel at the end of each step), so Adam's bias
  * correction, the EMA and the input noise need nothing from the CPU between steps; the only
- * readbacks are `readScalars()`/`read()`, which copy into a staging buffer in a submission of
- * their own and map it without waiting on the rest of the queue.
+ * readbacks are `readScalars()`/`read()`, which queue a copy into a staging buffer and map it
+ * asynchronously (nothing waits on the CPU side while the device works).
  *
  * @example
  * ```ts ignore
@@ -168,116 +168,125 @@ export async function createWebGpuTrainer(
     ),
   );
   const device = options.device ?? await checkedDevice(adapter!, largest, widestBinding);
-  if (largest > device.limits.maxBufferSize) {
-    throw new Error(
-      `engine/webgpu: expected the largest arena (${largest} bytes) within the device's maxBufferSize but it is ${device.limits.maxBufferSize}`,
-    );
+  try {
+    return await build(device);
+  } catch (error) {
+    if (!options.device) device.destroy(); // a device we created must not outlive a failure
+    throw error;
   }
-  const adapterName = adapter ? describeAdapter(adapter) : "WebGPU device";
 
-  const buffers = new Map<BufferName | "tables", GPUBuffer>();
-  for (const [name, size] of sizes) {
-    buffers.set(
-      name,
-      device.createBuffer({
-        label: `dipline ${name}`,
-        size,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      }),
-    );
-  }
-  const buf = (name: BufferName) => buffers.get(name)!;
+  async function build(device: GPUDevice): Promise<WebGpuTrainer> {
+    if (largest > device.limits.maxBufferSize) {
+      throw new Error(
+        `engine/webgpu: expected the largest arena (${largest} bytes) within the device's maxBufferSize but it is ${device.limits.maxBufferSize}`,
+      );
+    }
+    const adapterName = adapter ? describeAdapter(adapter) : "WebGPU device";
 
-  // One pipeline per distinct WGSL source, all compiled in parallel.
-  device.pushErrorScope("validation");
-  const t0 = performance.now();
-  const pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  for (const k of [...trainKernels, ...evalKernels]) {
-    if (pipelines.has(k.code)) continue;
-    const module = device.createShaderModule({ label: k.label, code: k.code });
-    pipelines.set(
-      k.code,
-      device.createComputePipelineAsync({
-        label: k.label,
-        layout: "auto",
-        compute: { module, entryPoint: "main" },
-      })
-        .catch((cause) => {
-          throw new Error(`engine/webgpu: compiling the kernel "${k.label}" failed`, { cause });
+    const buffers = new Map<BufferName | "tables", GPUBuffer>();
+    for (const [name, size] of sizes) {
+      buffers.set(
+        name,
+        device.createBuffer({
+          label: `dipline ${name}`,
+          size,
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
         }),
-    );
-  }
-  const ready = new Map<string, GPUComputePipeline>();
-  await Promise.all([...pipelines].map(async ([code, p]) => ready.set(code, await p)));
-  const compileSeconds = (performance.now() - t0) / 1000;
+      );
+    }
+    const buf = (name: BufferName) => buffers.get(name)!;
 
-  // Every kernel's uniform table (where its tensors start) in one buffer, 256-byte aligned.
-  const allKernels = [...trainKernels, ...evalKernels];
-  const tableAt: number[] = [];
-  let tableBytes = 0;
-  for (const k of allKernels) {
-    tableAt.push(tableBytes);
-    tableBytes += Math.ceil(Math.max(k.uniforms.byteLength, 16) / 256) * 256;
-  }
-  const tables = device.createBuffer({
-    label: "dipline offset tables",
-    size: Math.max(tableBytes, 16),
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  allKernels.forEach((k, i) => {
-    if (k.uniforms.length > 0) device.queue.writeBuffer(tables, tableAt[i]!, k.uniforms);
-  });
-  buffers.set("tables", tables);
-  const maxBinding = device.limits.maxStorageBufferBindingSize;
-  const launches = (kernels: readonly Kernel[], first: number): Launch[] =>
-    kernels.map((k, i) => {
-      const pipeline = ready.get(k.code)!;
-      const entries: GPUBindGroupEntry[] = k.bindings.map((b, binding) => {
-        const buffer = buf(b.name);
-        const size = b.size === undefined ? buffer.size - b.offset * 4 : b.size * 4;
-        if (size > maxBinding) {
-          throw new Error(
-            `engine/webgpu: expected the ${b.name} range of "${k.label}" (${size} bytes) within maxStorageBufferBindingSize but it is ${maxBinding}`,
-          );
-        }
-        return { binding, resource: { buffer, offset: b.offset * 4, size } };
-      });
-      if (k.uniforms.length > 0) {
-        entries.push({
-          binding: k.bindings.length,
-          resource: { buffer: tables, offset: tableAt[first + i]!, size: k.uniforms.byteLength },
-        });
-      }
-      return {
-        pipeline,
-        dispatch: k.dispatch,
-        bindGroup: device.createBindGroup({
+    // One pipeline per distinct WGSL source, all compiled in parallel.
+    device.pushErrorScope("validation");
+    const t0 = performance.now();
+    const pipelines = new Map<string, Promise<GPUComputePipeline>>();
+    for (const k of [...trainKernels, ...evalKernels]) {
+      if (pipelines.has(k.code)) continue;
+      const module = device.createShaderModule({ label: k.label, code: k.code });
+      pipelines.set(
+        k.code,
+        device.createComputePipelineAsync({
           label: k.label,
-          layout: pipeline.getBindGroupLayout(0),
-          entries,
-        }),
-      };
-    });
-  const trainLaunches = launches(trainKernels, 0);
-  const evalLaunches = launches(evalKernels, trainKernels.length);
-  const error = await device.popErrorScope();
-  if (error) {
-    throw new Error(`engine/webgpu: creating the plan's pipelines failed: ${error.message}`);
-  }
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        })
+          .catch((cause) => {
+            throw new Error(`engine/webgpu: compiling the kernel "${k.label}" failed`, { cause });
+          }),
+      );
+    }
+    const ready = new Map<string, GPUComputePipeline>();
+    await Promise.all([...pipelines].map(async ([code, p]) => ready.set(code, await p)));
+    const compileSeconds = (performance.now() - t0) / 1000;
 
-  return new GpuTrainer(
-    plan,
-    device,
-    !options.device,
-    adapterName,
-    buffers,
-    trainLaunches,
-    evalLaunches,
-    {
-      compileSeconds,
-      pipelineCount: ready.size,
-    },
-  );
+    // Every kernel's uniform table (where its tensors start) in one buffer, 256-byte aligned.
+    const allKernels = [...trainKernels, ...evalKernels];
+    const tableAt: number[] = [];
+    let tableBytes = 0;
+    for (const k of allKernels) {
+      tableAt.push(tableBytes);
+      tableBytes += Math.ceil(Math.max(k.uniforms.byteLength, 16) / 256) * 256;
+    }
+    const tables = device.createBuffer({
+      label: "dipline offset tables",
+      size: Math.max(tableBytes, 16),
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    allKernels.forEach((k, i) => {
+      if (k.uniforms.length > 0) device.queue.writeBuffer(tables, tableAt[i]!, k.uniforms);
+    });
+    buffers.set("tables", tables);
+    const maxBinding = device.limits.maxStorageBufferBindingSize;
+    const launches = (kernels: readonly Kernel[], first: number): Launch[] =>
+      kernels.map((k, i) => {
+        const pipeline = ready.get(k.code)!;
+        const entries: GPUBindGroupEntry[] = k.bindings.map((b, binding) => {
+          const buffer = buf(b.name);
+          const size = b.size === undefined ? buffer.size - b.offset * 4 : b.size * 4;
+          if (size > maxBinding) {
+            throw new Error(
+              `engine/webgpu: expected the ${b.name} range of "${k.label}" (${size} bytes) within maxStorageBufferBindingSize but it is ${maxBinding}`,
+            );
+          }
+          return { binding, resource: { buffer, offset: b.offset * 4, size } };
+        });
+        if (k.uniforms.length > 0) {
+          entries.push({
+            binding: k.bindings.length,
+            resource: { buffer: tables, offset: tableAt[first + i]!, size: k.uniforms.byteLength },
+          });
+        }
+        return {
+          pipeline,
+          dispatch: k.dispatch,
+          bindGroup: device.createBindGroup({
+            label: k.label,
+            layout: pipeline.getBindGroupLayout(0),
+            entries,
+          }),
+        };
+      });
+    const trainLaunches = launches(trainKernels, 0);
+    const evalLaunches = launches(evalKernels, trainKernels.length);
+    const error = await device.popErrorScope();
+    if (error) {
+      throw new Error(`engine/webgpu: creating the plan's pipelines failed: ${error.message}`);
+    }
+
+    return new GpuTrainer(
+      plan,
+      device,
+      !options.device,
+      adapterName,
+      buffers,
+      trainLaunches,
+      evalLaunches,
+      {
+        compileSeconds,
+        pipelineCount: ready.size,
+      },
+    );
+  }
 }
 
 class GpuTrainer implements WebGpuTrainer {
