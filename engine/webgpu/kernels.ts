@@ -43,6 +43,11 @@ export interface Tuning {
    * channels; larger kernels 4 × 1). Each invocation keeps out · in · k² sums in registers.
    */
   readonly bwdWeightTile: readonly [number, number];
+  /**
+   * BN in one kernel per (fit, channel) (statistics, then normalise + activation by the same
+   * workgroup), or a statistics kernel plus a flat kernel over every element.
+   */
+  readonly fuseBn: boolean;
 }
 
 /** Sizes for a software adapter (llvmpipe). */
@@ -51,6 +56,8 @@ export const SOFTWARE_TUNING: Tuning = {
   reductionWidth: 64,
   // 8 × 2 measured 1.7× faster than 4 × 1 on llvmpipe (bench_conv.ts, 128→128 3×3 at 64²).
   bwdWeightTile: [8, 2],
+  // A few threads: one workgroup per channel already keeps them busy; saves a pass over x.
+  fuseBn: true,
 };
 
 /** Sizes for a hardware GPU. */
@@ -59,6 +66,8 @@ export const HARDWARE_TUNING: Tuning = {
   reductionWidth: 256,
   // Fewer registers per invocation leave room for more invocations in flight.
   bwdWeightTile: [4, 1],
+  // One workgroup per channel is too few to stream a 512² channel at full bandwidth.
+  fuseBn: false,
 };
 
 /** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
@@ -642,14 +651,26 @@ function bnAct(
   var sq = 0.0;
   for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) { let d = ${X1}[base + i] - mean; sq = fma(d, d, sq); }
   let variance = wg_sum(sq, lid) / ${f32Lit(hw)};
+  let istd = inverseSqrt(variance + 1e-5); // PyTorch BatchNorm2d eps
   if (lid == 0u) {
     let so = ${k1.off("stats", s.stats.offset)} + b * ${s.stats.batchStride} + c;
     ${st1}[so] = mean;
-    ${st1}[so + ${s.stats.channels}] = inverseSqrt(variance + 1e-5); // PyTorch BatchNorm2d eps
-  }`,
-    "",
+    ${st1}[so + ${s.stats.channels}] = istd;
+  }${
+      t.fuseBn
+        ? `
+  let gamma = ${k1.r("param")}[b * ${pp} + ${k1.off("param", s.gamma.offset)} + c];
+  let beta = b_param[b * ${pp} + ${k1.off("param", s.beta.offset)} + c];
+  let yb = ${k1.base(s.y, true)} + b * ${s.y.batchStride} + c * ${hw};
+  for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) {
+    b_${s.y.arena}[yb + i] = act_${s.act}(fma(gamma, (${X1}[base + i] - mean) * istd, beta));
+  }`
+        : ""
+    }`,
+    t.fuseBn ? activationFns(s.act) : "",
     t.reductionWidth,
   );
+  if (t.fuseBn) return [reduce];
   const k2 = new KernelBuilder(plan.batch);
   const st2 = stats(k2, false);
   const P = k2.r("param");
@@ -710,10 +731,22 @@ function bnActBwd(
   if (lid == 0u) {
     ${G1}[b * ${pp} + ${k1.off("grad", s.beta.offset)} + c] = dbeta;
     ${G1}[b * ${pp} + ${k1.off("grad", s.gamma.offset)} + c] = dgamma;
-  }`,
+  }${
+      t.fuseBn
+        ? `
+  let dxb = ${k1.base(s.dx, true)} + b * ${s.dx.batchStride} + c * ${hw};
+  for (var i = i32(lid); i < ${hw}; i += ${t.reductionWidth}) {
+    let xhat = (${X}[xb + i] - mean) * istd;
+    let dz = ${DY}[db + i] * actd_${s.act}(fma(gamma, xhat, beta));
+    let v = gamma * istd * (dz - (dbeta + xhat * dgamma) / ${f32Lit(hw)});
+    ${store(`b_${s.dx.arena}[dxb + i]`, "v", s.accumulate)}
+  }`
+        : ""
+    }`,
     activationFns(s.act),
     t.reductionWidth,
   );
+  if (t.fuseBn) return [reduce];
   const k2 = new KernelBuilder(plan.batch);
   const st2 = k2.r("stats");
   const P2 = k2.r("param");
