@@ -104,9 +104,10 @@ function convNchw(
   b: tf.Tensor1D | undefined,
   stride: number,
   pad: OraclePad,
+  padding?: number,
 ): tf.Tensor4D {
   const k = w.shape[2];
-  const p = (k - 1) >> 1;
+  const p = padding ?? (k - 1) >> 1;
   const xp = tf.transpose(padNchw(x, p, pad), [0, 2, 3, 1]) as tf.Tensor4D;
   const hwio = tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D;
   let y: tf.Tensor4D = tf.conv2d(xp, hwio, stride, "valid");
@@ -114,12 +115,15 @@ function convNchw(
   return tf.transpose(y, [0, 3, 1, 2]) as tf.Tensor4D;
 }
 
-/** Output size of the engine's conv: floor((h + 2p - k) / stride) + 1, p = (k-1)/2. */
-export function convOutSize(h: number, k: number, stride: number): number {
-  return Math.floor((h + 2 * ((k - 1) >> 1) - k) / stride) + 1;
+/** Output size of the engine's conv: floor((h + 2p - k) / stride) + 1, p = padding ?? (k-1)/2. */
+export function convOutSize(h: number, k: number, stride: number, padding?: number): number {
+  return Math.floor((h + 2 * (padding ?? (k - 1) >> 1) - k) / stride) + 1;
 }
 
-/** conv(pad(x), w) + bias; w is OIHW [cout][cin][k][k]; returns y (NCHW) and its shape. */
+/**
+ * conv(pad(x), w) + bias; w is OIHW [cout][cin][k][k]; returns y (NCHW) and its shape.
+ * `padding` overrides (k-1)/2 (the in-network Lanczos downsampler's even k).
+ */
 export function conv2d(
   x: Float32Array,
   xs: Shape4,
@@ -129,6 +133,7 @@ export function conv2d(
   bias: Float32Array | undefined,
   stride: number,
   pad: OraclePad,
+  padding?: number,
 ): { y: Float32Array; shape: Shape4 } {
   const y = tf.tidy(() =>
     data(
@@ -138,14 +143,15 @@ export function conv2d(
         bias ? tf.tensor1d(bias) : undefined,
         stride,
         pad,
+        padding,
       ),
     )
   );
   const shape = {
     n: xs.n,
     c: cout,
-    h: convOutSize(xs.h, k, stride),
-    w: convOutSize(xs.w, k, stride),
+    h: convOutSize(xs.h, k, stride, padding),
+    w: convOutSize(xs.w, k, stride, padding),
   };
   return { y, shape };
 }
@@ -160,16 +166,17 @@ export function conv2dGrads(
   stride: number,
   pad: OraclePad,
   dy: Float32Array,
+  padding?: number,
 ): { dx: Float32Array; dw: Float32Array; dbias: Float32Array } {
   return tf.tidy(() => {
     const ys = {
       n: xs.n,
       c: cout,
-      h: convOutSize(xs.h, k, stride),
-      w: convOutSize(xs.w, k, stride),
+      h: convOutSize(xs.h, k, stride, padding),
+      w: convOutSize(xs.w, k, stride, padding),
     };
     const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      convNchw(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor1D, stride, pad);
+      convNchw(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor1D, stride, pad, padding);
     const [dx, dw, db] = tf.grads(f)(
       [nchw(x, xs), tf.tensor4d(w, [cout, xs.c, k, k]), tf.zeros([cout])],
       nchw(dy, ys),

@@ -127,11 +127,13 @@ interface ConvCase {
   accumulate: boolean;
   /** Extra channels around x (x is a channel slice of a wider concat buffer). */
   sliceOf?: number;
+  /** Explicit padding (the in-network Lanczos downsampler's even kernel). */
+  padding?: number;
 }
 
 function convCase(c: ConvCase): void {
-  const oh = oracle.convOutSize(c.h, c.k, c.stride);
-  const ow = oracle.convOutSize(c.w, c.k, c.stride);
+  const oh = oracle.convOutSize(c.h, c.k, c.stride, c.padding);
+  const ow = oracle.convOutSize(c.w, c.k, c.stride, c.padding);
   const wide = c.sliceOf ?? c.cin;
   const concat = pb.view("act", wide, c.h, c.w);
   // x is channels [1, 1 + cin) of the concat buffer when sliceOf is set.
@@ -141,7 +143,12 @@ function convCase(c: ConvCase): void {
   const dx = pb.view("dact", c.cin, c.h, c.w);
   const weight = pb.param(c.cout * c.cin * c.k * c.k);
   const bias = c.bias ? pb.param(c.cout) : undefined;
-  const common = { k: c.k, stride: c.stride, pad: c.pad } as const;
+  const common = {
+    k: c.k,
+    stride: c.stride,
+    pad: c.pad,
+    ...(c.padding !== undefined ? { padding: c.padding } : {}),
+  } as const;
   pb.steps.push(
     { kind: "conv", x, y, weight, ...(bias ? { bias } : {}), ...common },
     { kind: "conv_bwd_data", dy, dx, weight, accumulate: c.accumulate, ...common },
@@ -152,7 +159,7 @@ function convCase(c: ConvCase): void {
       const xv = readFit(before, x, b);
       const wv = paramOf(before, "param", weight, b, ppf);
       const bv = bias ? paramOf(before, "param", bias, b, ppf) : undefined;
-      const fwd = oracle.conv2d(xv, shape(x), wv, c.cout, c.k, bv, c.stride, c.pad);
+      const fwd = oracle.conv2d(xv, shape(x), wv, c.cout, c.k, bv, c.stride, c.pad, c.padding);
       assert.deepEqual(fwd.shape, { n: 1, c: c.cout, h: oh, w: ow });
       assertClose(readFit(after, y, b), fwd.y, 1e-5, `conv ${c.name} y (fit ${b})`);
       const g = oracle.conv2dGrads(
@@ -164,6 +171,7 @@ function convCase(c: ConvCase): void {
         c.stride,
         c.pad,
         readFit(before, dy, b),
+        c.padding,
       );
       const dxExpected = c.accumulate ? add(readFit(before, dx, b), g.dx) : g.dx;
       assertClose(readFit(after, dx, b), dxExpected, 1e-5, `conv ${c.name} dx (fit ${b})`);
@@ -245,6 +253,20 @@ convCase({
   bias: true,
   accumulate: false,
   sliceOf: 9,
+});
+// The in-network Lanczos downsampler: even k, replicate padding (k − stride)/2, stride = factor.
+convCase({
+  name: "8×8 replicate s2 padding 3 (in-net Lanczos ×2)",
+  cin: 2,
+  cout: 2,
+  h: 10,
+  w: 6,
+  k: 8,
+  stride: 2,
+  pad: "replicate",
+  bias: true,
+  accumulate: true,
+  padding: 3,
 });
 // The deepest levels of a 64² skip net: 2×2 and 4×4 inputs, where every pixel is at a border.
 convCase({

@@ -40,7 +40,7 @@ export interface Tuning {
   readonly reductionWidth: number;
   /**
    * Output × input channels per weight-gradient invocation for k ≤ 3 (1×1 takes 4 input
-   * channels; larger kernels 4 × 1). Each invocation keeps out · in · k² sums in registers.
+   * channels; 5×5 kernels 4 × 1, larger 1 × 1). Each invocation keeps out · in · k² sums in registers.
    */
   readonly bwdWeightTile: readonly [number, number];
   /**
@@ -158,8 +158,10 @@ function convShape(
   k: number,
   stride: number,
   pad: ConvShape["pad"],
+  padding: number | undefined,
 ): ConvShape {
-  const p = (k - 1) >> 1;
+  // `padding` overrides (k-1)/2 for the in-network Lanczos downsampler (even k).
+  const p = padding ?? (k - 1) >> 1;
   const oh = Math.floor((x.h + 2 * p - k) / stride) + 1;
   const ow = Math.floor((x.w + 2 * p - k) / stride) + 1;
   if (oh !== y.h || ow !== y.w) {
@@ -176,7 +178,7 @@ function convShape(
 }
 
 function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
-  const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad);
+  const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad, s.padding);
   const { x, y, k, stride, p } = g;
   const kb = new KernelBuilder(plan.batch);
   const cin = x.c;
@@ -344,7 +346,7 @@ ${lines.join("\n")}
 
 function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): Kernel[] {
   // Forward geometry: dx is the conv input, dy its output.
-  const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad);
+  const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad, s.padding);
   const { x: dx, y: dy, k, stride, p } = g;
   const cin = dx.c;
   const cout = dy.c;
@@ -503,12 +505,12 @@ function convBwdWeight(
   s: Extract<Step, { kind: "conv_bwd_weight" }>,
   t: Tuning,
 ): Kernel[] {
-  const g = convShape("conv_bwd_weight", s.x, s.dy, s.k, s.stride, s.pad);
+  const g = convShape("conv_bwd_weight", s.x, s.dy, s.k, s.stride, s.pad, s.padding);
   const { x, y: dy, k, stride, p } = g;
   const cin = x.c;
   const cout = dy.c;
   const kk = k * k;
-  const tc = k <= 3 ? t.bwdWeightTile[0] : 4;
+  const tc = k <= 3 ? t.bwdWeightTile[0] : k <= 5 ? 4 : 1; // tc · cit · k² sums in registers
   const cit = k === 1 ? 4 : k <= 3 ? t.bwdWeightTile[1] : 1;
   const ncog = Math.ceil(cout / tc);
   const tiles = ncog * Math.ceil(cin / cit);
