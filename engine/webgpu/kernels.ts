@@ -2,10 +2,10 @@
  * WGSL code generation: each plan {@link Step} becomes one or a few compute kernels with every
  * shape and stride baked in as a constant (offsets come from a per-kernel uniform table, so
  * layers of one shape share a pipeline). Convolutions are register tiled without
- * workgroup barriers (each invocation computes 4 channels × 8 pixels, or 4 output channels ×
- * the whole k×k window of a few input channels for the weight gradient), which keeps shader
- * compilation cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup
- * tree per (fit, channel).
+ * workgroup barriers (each invocation computes 4 channels × 8 pixels, or a few output × input
+ * channels × the whole k×k window for the weight gradient), which keeps shader compilation
+ * cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup tree per
+ * (fit, channel).
  *
  * @module
  */
@@ -24,9 +24,12 @@ import {
   rngFns,
 } from "./wgsl.ts";
 
-/** Output channels and pixels per invocation in the conv kernels. */
+/** Channels per invocation in the conv forward and backward-data kernels. */
 const TILE_C = 4;
-// 8 pixels per invocation measured 1.4–1.6× faster than 4 on llvmpipe (bench_conv.ts, 128→128 at 64²).
+/**
+ * Pixels per invocation in the same kernels: 8 measured 1.4–1.6× faster than 4 on llvmpipe
+ * (bench_conv.ts, 128→128 at 64²).
+ */
 const TILE_P = 8;
 
 /**
@@ -40,7 +43,8 @@ export interface Tuning {
   readonly reductionWidth: number;
   /**
    * Output × input channels per weight-gradient invocation for k ≤ 3 (1×1 takes 4 input
-   * channels; 5×5 kernels 4 × 1, larger 1 × 1). Each invocation keeps out · in · k² sums in registers.
+   * channels; 5×5 kernels 4 × 1, larger 1 × 1). Each invocation keeps out · in · k² sums in
+   * registers.
    */
   readonly bwdWeightTile: readonly [number, number];
   /**
