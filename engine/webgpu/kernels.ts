@@ -2,7 +2,7 @@
  * WGSL code generation: each plan {@link Step} becomes one or a few compute kernels with every
  * shape and stride baked in as a constant (offsets come from a per-kernel uniform table, so
  * layers of one shape share a pipeline). Convolutions are register tiled without
- * workgroup barriers (each invocation computes 4 channels × 8 pixels, or a few output × input
+ * workgroup barriers (each invocation computes 4 channels × 8 or 16 pixels, or a few output × input
  * channels × the whole k×k window for the weight gradient), which keeps shader compilation
  * cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup tree per
  * (fit, channel).
@@ -26,11 +26,6 @@ import {
 
 /** Channels per invocation in the conv forward and backward-data kernels. */
 const TILE_C = 4;
-/**
- * Pixels per invocation in the same kernels: 8 measured 1.4–1.6× faster than 4 on llvmpipe
- * (bench_conv.ts, 128→128 at 64²).
- */
-const TILE_P = 8;
 
 /**
  * How kernels are sized for an adapter. A software adapter (llvmpipe) runs a few threads, so
@@ -52,6 +47,8 @@ export interface Tuning {
    * workgroup), or a statistics kernel plus a flat kernel over every element.
    */
   readonly fuseBn: boolean;
+  /** Pixels (of one row) per invocation in the conv forward and backward-data kernels. */
+  readonly convPixels: number;
 }
 
 /** Sizes for a software adapter (llvmpipe). */
@@ -62,6 +59,8 @@ export const SOFTWARE_TUNING: Tuning = {
   bwdWeightTile: [8, 2],
   // A few threads: one workgroup per channel already keeps them busy; saves a pass over x.
   fuseBn: true,
+  // 16 measured 1.4× faster than 8 and 8 1.4–1.6× faster than 4 (bench_conv.ts, 132→128 at 64²).
+  convPixels: 16,
 };
 
 /** Sizes for a hardware GPU. */
@@ -72,6 +71,8 @@ export const HARDWARE_TUNING: Tuning = {
   bwdWeightTile: [4, 1],
   // One workgroup per channel is too few to stream a 512² channel at full bandwidth.
   fuseBn: false,
+  // Fewer accumulators per invocation than on llvmpipe, for occupancy.
+  convPixels: 8,
 };
 
 /** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
@@ -181,14 +182,15 @@ function convShape(
   return { x, y, k, stride, pad, p };
 }
 
-function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
+function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>, t: Tuning): Kernel {
+  const tileP = t.convPixels;
   const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad, s.padding);
   const { x, y, k, stride, p } = g;
   const kb = new KernelBuilder(plan.batch);
   const cin = x.c;
   const cout = y.c;
   const kk = k * k;
-  const gw = Math.ceil(y.w / TILE_P);
+  const gw = Math.ceil(y.w / tileP);
   const groups = y.h * gw;
   const cg = Math.ceil(cout / TILE_C);
   const P = kb.r("param");
@@ -198,7 +200,7 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   if (g >= ${groups}) { return; }
   let b = i32(gid.z);
   let oy = g / ${gw};
-  let ox0 = (g % ${gw}) * ${TILE_P};
+  let ox0 = (g % ${gw}) * ${tileP};
   let co0 = i32(gid.y) * ${TILE_C};
   let xb = ${kb.base(x)} + b * ${x.batchStride};
   let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`);
@@ -208,7 +210,7 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
     if (s.pad === "zero") lines.push(`  let my${ky} = inside(ry${ky}, ${x.h});`);
   }
   // Input columns the tile reads: t = i·stride + kx for pixel i and tap kx (shared between taps).
-  const cols = (TILE_P - 1) * stride + k;
+  const cols = (tileP - 1) * stride + k;
   for (let t = 0; t < cols; t++) {
     lines.push(`  let rx${t} = ox0 * ${stride} + ${t - p};`);
     lines.push(`  let cx${t} = pad_${s.pad}(rx${t}, ${x.w});`);
@@ -226,7 +228,7 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
         cout - 1
       })]`
       : "0.0";
-    for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = ${init};`);
+    for (let i = 0; i < tileP; i++) lines.push(`  var a${j}_${i}: f32 = ${init};`);
   }
   lines.push(`  for (var ci = 0; ci < ${cin}; ci++) {
     let xc = xb + ci * ${x.h * x.w};
@@ -240,7 +242,7 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
       const tap = ky * k + kx;
       for (let j = 0; j < TILE_C; j++) {
         lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
-        for (let i = 0; i < TILE_P; i++) {
+        for (let i = 0; i < tileP; i++) {
           lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${ky}_${i * stride + kx}, a${j}_${i});`);
         }
       }
@@ -249,7 +251,7 @@ function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>): Kernel {
   lines.push("  }");
   const Y = kb.w(y.arena);
   for (let j = 0; j < TILE_C; j++) {
-    for (let i = 0; i < TILE_P; i++) {
+    for (let i = 0; i < tileP; i++) {
       lines.push(
         `  if (co0 + ${j} < ${cout} && ox0 + ${i} < ${y.w}) { ${Y}[${
           kb.base(y, true)
@@ -272,12 +274,13 @@ ${lines.join("\n")}
 
 /**
  * The register-tiled transposed gather of conv_bwd_data: each invocation sums, for 4 input
- * channels × 8 padded positions (r + i·dr, c0 + i·dc), Σ_co Σ_taps dy · w. `prologue` defines
+ * channels × tileP padded positions (r + i·dr, c0 + i·dc), Σ_co Σ_taps dy · w. `prologue` defines
  * `b`, `ci0`, `r`, `c0`, `dr`, `dc` (i32, padded coordinates; a row or a column of positions)
  * or returns; `store(j, i, v)` writes one sum.
  */
 function transposedTile(
   plan: Plan,
+  tileP: number,
   kb: KernelBuilder,
   s: Extract<Step, { kind: "conv_bwd_data" }>,
   prologue: string,
@@ -296,7 +299,7 @@ function transposedTile(
     stride === 1
       ? `${t} >= 0 && ${t} < ${n}`
       : `${t} >= 0 && ${t} % ${stride} == 0 && ${t} / ${stride} < ${n}`;
-  for (let i = 0; i < TILE_P; i++) {
+  for (let i = 0; i < tileP; i++) {
     for (let ky = 0; ky < k; ky++) {
       lines.push(`  let ty${ky}_${i} = r + ${i} * dr - ${ky};`);
       lines.push(`  let my${ky}_${i} = select(0.0, 1.0, ${validIdx(`ty${ky}_${i}`, dy.h)});`);
@@ -310,14 +313,14 @@ function transposedTile(
   }
   for (let ky = 0; ky < k; ky++) {
     for (let kx = 0; kx < k; kx++) {
-      for (let i = 0; i < TILE_P; i++) {
+      for (let i = 0; i < tileP; i++) {
         lines.push(`  let m${ky}_${kx}_${i} = my${ky}_${i} * mx${kx}_${i};`);
       }
     }
   }
   for (let j = 0; j < TILE_C; j++) {
     lines.push(`  let wj${j} = wb + min(ci0 + ${j}, ${cin - 1}) * ${kk};`);
-    for (let i = 0; i < TILE_P; i++) lines.push(`  var a${j}_${i}: f32 = 0.0;`);
+    for (let i = 0; i < tileP; i++) lines.push(`  var a${j}_${i}: f32 = 0.0;`);
   }
   lines.push(`  for (var co = 0; co < ${cout}; co++) {
     let dco = db + co * ${dy.h * dy.w};
@@ -325,14 +328,14 @@ function transposedTile(
   for (let ky = 0; ky < k; ky++) {
     for (let kx = 0; kx < k; kx++) {
       const tap = ky * k + kx;
-      for (let i = 0; i < TILE_P; i++) {
+      for (let i = 0; i < tileP; i++) {
         lines.push(
           `    let v${tap}_${i} = ${DY}[dco + oo${ky}_${i} + ox${kx}_${i}] * m${ky}_${kx}_${i};`,
         );
       }
       for (let j = 0; j < TILE_C; j++) {
         lines.push(`    let w${tap}_${j} = ${P}[wj${j} + wc + ${tap}];`);
-        for (let i = 0; i < TILE_P; i++) {
+        for (let i = 0; i < tileP; i++) {
           lines.push(`    a${j}_${i} = fma(w${tap}_${j}, v${tap}_${i}, a${j}_${i});`);
         }
       }
@@ -340,7 +343,7 @@ function transposedTile(
   }
   lines.push("  }");
   for (let j = 0; j < TILE_C; j++) {
-    for (let i = 0; i < TILE_P; i++) lines.push(store(j, i, `a${j}_${i}`));
+    for (let i = 0; i < tileP; i++) lines.push(store(j, i, `a${j}_${i}`));
   }
   return `@compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -348,7 +351,12 @@ ${lines.join("\n")}
 }`;
 }
 
-function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): Kernel[] {
+function convBwdData(
+  plan: Plan,
+  s: Extract<Step, { kind: "conv_bwd_data" }>,
+  t: Tuning,
+): Kernel[] {
+  const tileP = t.convPixels;
   // Forward geometry: dx is the conv input, dy its output.
   const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad, s.padding);
   const { x: dx, y: dy, k, stride, p } = g;
@@ -360,21 +368,21 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
   // Kernel A: the gradient at each input pixel's own padded position.
   {
     const kb = new KernelBuilder(plan.batch);
-    const gw = Math.ceil(W / TILE_P);
+    const gw = Math.ceil(W / tileP);
     const groups = H * gw;
     const prologue = `  let g = i32(gid.x);
   if (g >= ${groups}) { return; }
   let b = i32(gid.z);
   let ci0 = i32(gid.y) * ${TILE_C};
   let iy = g / ${gw};
-  let ix0 = (g % ${gw}) * ${TILE_P};
+  let ix0 = (g % ${gw}) * ${tileP};
   let r = iy + ${p};
   let c0 = ix0 + ${p};
   let dr = 0;
   let dc = 1;`;
     const DX = kb.w(dx.arena);
     const base = kb.base(dx, true);
-    const body = transposedTile(plan, kb, s, prologue, (j, i, v) => {
+    const body = transposedTile(plan, tileP, kb, s, prologue, (j, i, v) => {
       const dst = `${DX}[${base} + b * ${dx.batchStride} + (ci0 + ${j}) * ${
         H * W
       } + iy * ${W} + ix0 + ${i}]`;
@@ -398,8 +406,8 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
       // Tiles over the ring: rows of positions along the p top and p bottom padded rows (full
       // padded width), columns of positions down the p left and p right padded columns.
       const kb = new KernelBuilder(plan.batch);
-      const gwp = Math.ceil(wp / TILE_P);
-      const ghp = Math.ceil(H / TILE_P);
+      const gwp = Math.ceil(wp / tileP);
+      const ghp = Math.ceil(H / tileP);
       const strips = 2 * p * gwp;
       const groups = strips + 2 * p * ghp;
       const S = kb.scratch(scratchFloats);
@@ -417,13 +425,13 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
   if (g < ${strips}) {
     let row = g / ${gwp};
     r = select(${H} + row, row, row < ${p});
-    c0 = (g % ${gwp}) * ${TILE_P};
+    c0 = (g % ${gwp}) * ${tileP};
     e0 = row * ${wp} + c0;
     keep = ${wp} - c0;
   } else {
     let g2 = g - ${strips};
     let j = g2 / ${ghp};
-    r = ${p} + (g2 % ${ghp}) * ${TILE_P};
+    r = ${p} + (g2 % ${ghp}) * ${tileP};
     c0 = select(${W} + j, j, j < ${p});
     dr = 1;
     dc = 0;
@@ -433,6 +441,7 @@ function convBwdData(plan: Plan, s: Extract<Step, { kind: "conv_bwd_data" }>): K
   }`;
       const body = transposedTile(
         plan,
+        tileP,
         kb,
         s,
         prologue,
@@ -1362,7 +1371,7 @@ fn main() { ${C}[0] = ${C}[0] + 1u; }`,
 export function kernelsForStep(plan: Plan, step: Step, tuning: Tuning = SOFTWARE_TUNING): Kernel[] {
   switch (step.kind) {
     case "conv":
-      return [convForward(plan, step)];
+      return [convForward(plan, step, tuning)];
     case "bn_act":
       return bnAct(plan, step, tuning);
     case "act":
@@ -1378,7 +1387,7 @@ export function kernelsForStep(plan: Plan, step: Step, tuning: Tuning = SOFTWARE
     case "resample_down":
       return [resampleDown(plan, step)];
     case "conv_bwd_data":
-      return convBwdData(plan, step);
+      return convBwdData(plan, step, tuning);
     case "conv_bwd_weight":
       return convBwdWeight(plan, step, tuning);
     case "bn_act_bwd":
