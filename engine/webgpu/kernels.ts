@@ -182,8 +182,15 @@ function convShape(
   return { x, y, k, stride, pad, p };
 }
 
+/** Pixels per conv invocation for rows `width` wide: the tuning's, less for narrow rows. */
+function pixelsPerInvocation(t: Tuning, width: number): number {
+  let n = 4;
+  while (n < width && n < t.convPixels) n *= 2;
+  return Math.min(n, t.convPixels);
+}
+
 function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>, t: Tuning): Kernel {
-  const tileP = t.convPixels;
+  const tileP = pixelsPerInvocation(t, s.y.w);
   const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad, s.padding);
   const { x, y, k, stride, p } = g;
   const kb = new KernelBuilder(plan.batch);
@@ -356,7 +363,7 @@ function convBwdData(
   s: Extract<Step, { kind: "conv_bwd_data" }>,
   t: Tuning,
 ): Kernel[] {
-  const tileP = t.convPixels;
+  const tileP = pixelsPerInvocation(t, s.dx.w);
   // Forward geometry: dx is the conv input, dy its output.
   const g = convShape("conv_bwd_data", s.dx, s.dy, s.k, s.stride, s.pad, s.padding);
   const { x: dx, y: dy, k, stride, p } = g;
