@@ -25,11 +25,15 @@ export function makeImage(
   name = "image",
 ): Image {
   if (!Number.isInteger(height) || height <= 0 || !Number.isInteger(width) || width <= 0) {
-    throw new RangeError(`Expected positive integer height and width but received ${height}×${width}`);
+    throw new RangeError(
+      `Expected positive integer height and width but received ${height}×${width}`,
+    );
   }
   if (data.length !== channels * height * width) {
     throw new RangeError(
-      `Expected ${channels * height * width} values for a ${channels}×${height}×${width} image but received ${data.length}`,
+      `Expected ${
+        channels * height * width
+      } values for a ${channels}×${height}×${width} image but received ${data.length}`,
     );
   }
   return { channels, height, width, data, name };
