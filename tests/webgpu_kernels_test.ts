@@ -688,3 +688,55 @@ Deno.test("webgpu input_noise, adam, ema, psnr and wmv follow the oracle step by
   }
   t.dispose();
 });
+
+Deno.test("webgpu input_noise draws gaussianAt to a few ulp", async () => {
+  const n = 20000;
+  const z0: View = { arena: "io", offset: 0, batchStride: n, c: 1, h: 1, w: n };
+  const z: View = { arena: "io", offset: n, batchStride: n, c: 1, h: 1, w: n };
+  const plan: Plan = {
+    batch: 1,
+    height: 1,
+    width: n,
+    paramsPerFit: 1,
+    arenaSizes: {
+      param: 1,
+      grad: 1,
+      adamM: 1,
+      adamV: 1,
+      act: 1,
+      dact: 1,
+      stats: 1,
+      io: 2 * n,
+      scalars: 2,
+    },
+    forward: [{ kind: "input_noise", z0, z, std: 1 }],
+    loss: [],
+    backward: [],
+    update: [],
+    params: [],
+    io: { z0, z, output: z, target: z0, ema: z0 },
+    scalars: { loss: 0, psnrObserved: 1 },
+    forwardMacs: 0,
+  };
+  const t = await createWebGpuTrainer(plan);
+  try {
+    t.setNoiseSeeds([0x9e3779b9]);
+    t.run(2); // the second step draws with step = 1
+    const io = await t.readArena("io");
+    const ulp = (x: number) => 2 ** (Math.floor(Math.log2(Math.max(Math.abs(x), 2 ** -126))) - 23);
+    let exact = 0;
+    for (let i = 0; i < n; i++) {
+      const expected = gaussianAt(0x9e3779b9, 1, i);
+      const got = io[n + i]!;
+      if (got === expected) exact++;
+      // f32 log and cos: a few ulp on llvmpipe; GPUs' sin/cos may be coarser near zero.
+      assert.ok(
+        Math.abs(got - expected) <= Math.max(8 * ulp(expected), 1e-6),
+        `draw ${i}: ${got} vs ${expected}`,
+      );
+    }
+    assert.ok(exact > 0, "some draws are bit-identical");
+  } finally {
+    t.dispose();
+  }
+});

@@ -232,12 +232,37 @@ export function rngFns(): string {
   return (word >> 22u) ^ word;
 }
 fn unit_from_u32(u: u32) -> f32 { return (f32(u >> 8u) + 1.0) * (1.0 / 16777216.0); }
+// ln(u) for u in (0, 1] to about an ulp (WGSL's log is only held to 2^-21 absolute near 1):
+// u = m·2^e, m in [0.5, 1), ln u = e·ln 2 + 2·atanh(s), s = (m − 1)/(m + 1) in [−1/3, 0).
+fn ln_unit(u: f32) -> f32 {
+  let parts = frexp(u);
+  let s = (parts.fract - 1.0) / (parts.fract + 1.0);
+  let s2 = s * s;
+  var p = 1.0 / 17.0;
+  p = fma(p, s2, 1.0 / 15.0);
+  p = fma(p, s2, 1.0 / 13.0);
+  p = fma(p, s2, 1.0 / 11.0);
+  p = fma(p, s2, 1.0 / 9.0);
+  p = fma(p, s2, 1.0 / 7.0);
+  p = fma(p, s2, 1.0 / 5.0);
+  p = fma(p, s2, 1.0 / 3.0);
+  let lnm = 2.0 * s * fma(p, s2, 1.0);
+  let e = f32(parts.exp);
+  // ln 2 = 0.693145751953125 (exact in few bits, so e·hi is exact) + 1.4286068203094172e-6
+  return select(fma(e, 0.693145751953125, fma(e, 1.4286068203094172e-6, lnm)), 0.0, u == 1.0);
+}
+// cos(2πu) for u in (0, 1], reduced exactly (u is a multiple of 2^-24) to an argument ≤ π/4.
+fn cos_2pi(u: f32) -> f32 {
+  let v = select(u, 1.0 - u, u > 0.5);
+  let w = select(v, 0.5 - v, v > 0.25);
+  let r = select(cos(6.2831853071795864 * w), sin(6.2831853071795864 * (0.25 - w)), w > 0.125);
+  return select(r, -r, v > 0.25);
+}
 fn gaussian_at(seed: u32, step: u32, index: u32) -> f32 {
   let key = pcg_hash(seed ^ pcg_hash(step ^ pcg_hash(index)));
   let u1 = unit_from_u32(key);
   let u2 = unit_from_u32(pcg_hash(key));
-  // cos(2πu) = -cos(2πu - π): keeps the argument in [-π, π] where WGSL's cos is accurate
-  return sqrt(-2.0 * log(u1)) * -cos(6.2831853071795864 * u2 - 3.1415926535897932);
+  return sqrt(-2.0 * ln_unit(u1)) * cos_2pi(u2);
 }`;
 }
 
