@@ -117,10 +117,15 @@ Deno.test("webgpu trainer lowers the loss, and restore() returns to the snapshot
   const plan = planFor({ kind: "identity" });
   const gpu = await createWebGpuTrainer(plan);
   try {
+    gpu.run(2); // before reset: its queued scalars copy must not be mistaken for later steps'
     await gpu.reset([5, 6]);
+    const zero = await gpu.readScalars();
+    assert.equal(zero.step, 0);
+    assert.deepEqual([...zero.loss], [0, 0]);
     uploadInputs(plan, [gpu]);
     gpu.run(1);
     const first = await gpu.readScalars();
+    assert.ok(first.loss[0]! > 0);
     gpu.run(40);
     const later = await gpu.readScalars();
     assert.equal(later.step, 41);

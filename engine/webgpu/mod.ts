@@ -3,8 +3,8 @@
  * storage buffer per arena, one command buffer per `run(count)`. The step counter lives on the
  * device (advanced by a one-invocation kernel at the end of each step), so Adam's bias
  * correction, the EMA and the input noise need nothing from the CPU between steps; the only
- * readbacks are `readScalars()`/`read()`, which queue a copy into a staging buffer and map it
- * asynchronously (nothing waits on the CPU side while the device works).
+ * readbacks are `readScalars()` (each `run` copies the scalars into a staging buffer in its own
+ * submission; `readScalars` maps it) and `read()`, which queues a copy and maps it.
  *
  * @example
  * ```ts ignore
@@ -61,6 +61,13 @@ export interface WebGpuTrainer extends Trainer {
   readArena(name: Arena): Promise<Float32Array>;
   /** Overwrites an arena from float `offset` (tests and debugging). */
   writeArena(name: Arena, data: Float32Array, offset?: number): void;
+}
+
+/** A queued copy into a staging buffer: `total` floats, the buffer mapped over `size` bytes. */
+interface StagingCopy {
+  readonly staging: GPUBuffer;
+  readonly total: number;
+  readonly size: number;
 }
 
 interface Launch {
@@ -297,6 +304,8 @@ class GpuTrainer implements WebGpuTrainer {
   #snapshot?: Map<Arena, GPUBuffer>;
   #staging: GPUBuffer[] = [];
   #error?: string;
+  /** The scalars copy the last run() queued, and the step count it reflects. */
+  #pendingScalars?: { step: number; copy: StagingCopy };
 
   constructor(
     readonly plan: Plan,
@@ -359,6 +368,8 @@ class GpuTrainer implements WebGpuTrainer {
       );
     }
     this.#steps = 0;
+    if (this.#pendingScalars) this.#staging.push(this.#pendingScalars.copy.staging);
+    this.#pendingScalars = undefined;
     this.#writeCtrlStep(0);
     this.setNoiseSeeds(seeds); // as the reference trainer: a reset reseeds the input noise too
     this.#snapshot = undefined;
@@ -421,46 +432,83 @@ class GpuTrainer implements WebGpuTrainer {
     if (count === 0) return;
     const enc = this.device.createCommandEncoder({ label: `train ×${count}` });
     this.#encode(enc, this.trainLaunches, count);
+    // The scalars of the last step go to a staging buffer in the same submission, so that
+    // readScalars() only has to map it.
+    const previous = this.#pendingScalars?.copy.staging;
+    this.#pendingScalars = {
+      step: this.#steps + count,
+      copy: this.#copyRanges(enc, "scalars", this.#scalarRanges(), previous),
+    };
     this.device.queue.submit([enc.finish()]);
     this.#steps += count;
   }
 
-  /** Copies `ranges` (float offset, length) of a buffer into one staging buffer and maps it. */
-  async #readRanges(
+  /** Where the per-fit scalars lie in the scalars arena: loss, PSNR, then WMV min and argmin. */
+  #scalarRanges(): [number, number][] {
+    const { batch, scalars } = this.plan;
+    const offsets = [scalars.loss, scalars.psnrObserved];
+    if (scalars.wmv) offsets.push(scalars.wmv.min, scalars.wmv.argmin);
+    return offsets.map((o) => [o, batch]);
+  }
+
+  /** Encodes copies of `ranges` (float offset, length) of a buffer into one staging buffer. */
+  #copyRanges(
+    enc: GPUCommandEncoder,
     name: BufferName,
     ranges: readonly (readonly [number, number])[],
-    before?: GPUCommandEncoder,
-  ) {
+    reuse?: GPUBuffer,
+  ): StagingCopy {
     const total = ranges.reduce((s, [, n]) => s + n, 0);
     const size = Math.max(16, Math.ceil(total / 4) * 16);
-    const staging = this.#staging.find((s) => s.size >= size && s.mapState === "unmapped") ??
+    const staging = (reuse && reuse.size >= size ? reuse : undefined) ??
+      this.#staging.find((s) => s.size >= size && s.mapState === "unmapped") ??
       this.device.createBuffer({
         label: "staging",
         size,
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       });
     this.#staging = this.#staging.filter((s) => s !== staging);
-    const enc = before ?? this.device.createCommandEncoder({ label: "readback" });
+    if (reuse && reuse !== staging) this.#staging.push(reuse);
     let at = 0;
     for (const [offset, n] of ranges) {
       enc.copyBufferToBuffer(this.#buf(name), offset * 4, staging, at * 4, n * 4);
       at += n;
     }
-    this.device.queue.submit([enc.finish()]);
+    return { staging, total, size };
+  }
+
+  /** Maps a staging copy once the device has written it, and returns the buffer to the pool. */
+  async #mapCopy({ staging, total, size }: StagingCopy): Promise<Float32Array> {
     await staging.mapAsync(GPUMapMode.READ, 0, size);
-    this.#check("read");
     const out = new Float32Array(staging.getMappedRange(0, size).slice(0, total * 4));
     staging.unmap();
     this.#staging.push(staging);
+    this.#check("read");
     return out;
+  }
+
+  /** Copies `ranges` of a buffer into a staging buffer (after `before`'s work) and maps it. */
+  #readRanges(
+    name: BufferName,
+    ranges: readonly (readonly [number, number])[],
+    before?: GPUCommandEncoder,
+  ): Promise<Float32Array> {
+    const enc = before ?? this.device.createCommandEncoder({ label: "readback" });
+    const copy = this.#copyRanges(enc, name, ranges);
+    this.device.queue.submit([enc.finish()]);
+    return this.#mapCopy(copy);
   }
 
   async readScalars(): Promise<StepScalars> {
     const { batch, scalars } = this.plan;
     const step = this.#steps;
-    const offsets = [scalars.loss, scalars.psnrObserved];
-    if (scalars.wmv) offsets.push(scalars.wmv.min, scalars.wmv.argmin);
-    const data = await this.#readRanges("scalars", offsets.map((o) => [o, batch] as const));
+    const pending = this.#pendingScalars;
+    this.#pendingScalars = undefined;
+    // The copy run() queued is current unless something ran since (reset, restore, evaluate).
+    const data = pending && pending.step === step
+      ? await this.#mapCopy(pending.copy)
+      : await this.#readRanges("scalars", this.#scalarRanges());
+    if (pending && pending.step !== step) this.#staging.push(pending.copy.staging);
     const part = (i: number) => data.slice(i * batch, (i + 1) * batch);
     return {
       step,
