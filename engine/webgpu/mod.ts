@@ -578,6 +578,7 @@ class GpuTrainer implements WebGpuTrainer {
     for (const b of this.buffers.values()) b.destroy();
     for (const b of this.#snapshot?.values() ?? []) b.destroy();
     for (const b of this.#staging) b.destroy();
+    this.#pendingScalars?.copy.staging.destroy();
     if (this.ownsDevice) this.device.destroy();
   }
 }
