@@ -65,5 +65,5 @@ export async function buildKernels(): Promise<number> {
 
 if (import.meta.main) {
   const size = await buildKernels();
-  console.log(`engine/cpu/kernels.wasm: ${size} bytes`);
+  console.error(`engine/cpu/kernels.wasm: ${size} bytes`);
 }
