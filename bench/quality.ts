@@ -151,7 +151,7 @@ interface EarlyStopRow {
   seed: number;
   /** The step at which ES-WMV stopped; undefined when the fit reached the cap. */
   stopStep?: number;
-  /** The step of the minimum windowed variance, whose output is returned. */
+  /** The step index (from 0) of the minimum windowed variance, whose output is returned. */
   wmvArgmin?: number;
   /** Steps run. */
   iterations: number;
@@ -610,7 +610,7 @@ function printEarlyStop(rows: EarlyStopRow[], settings: EarlyStopSettings): void
     "seed",
     "input",
     "stop step",
-    "argmin",
+    "returned at",
     "returned",
     "best",
     "best step",
@@ -625,7 +625,7 @@ function printEarlyStop(rows: EarlyStopRow[], settings: EarlyStopSettings): void
       String(r.seed),
       fmt(r.input),
       r.stopStep === undefined ? `cap ${r.iterations}` : String(r.stopStep),
-      r.wmvArgmin === undefined ? "–" : String(r.wmvArgmin),
+      r.wmvArgmin === undefined ? "–" : String(r.wmvArgmin + 1),
       fmt(r.psnr),
       fmt(r.bestPsnr),
       r.bestStep === undefined ? "–" : String(r.bestStep),
@@ -637,7 +637,8 @@ function printEarlyStop(rows: EarlyStopRow[], settings: EarlyStopSettings): void
   console.log(
     `\nES-WMV W = ${settings.window}, P = ${settings.patience}, cap ${settings.iterations} steps, ` +
       `PSNR checked every ${settings.checkEvery} steps, EMA off; returned = the output at the ` +
-      `minimum windowed variance (step "argmin"), best = the best PSNR seen along the run`,
+      `minimum windowed variance, made at step "returned at" (steps counted from 1 like the ` +
+      `stop and best steps), best = the best PSNR seen along the run`,
   );
   console.log(
     `\nissue 5 (b): ES-WMV within ${EARLY_STOP_TOLERANCE_DB} dB of the best PSNR along the run`,
