@@ -149,6 +149,16 @@ export async function findTorchPython(explicit?: string): Promise<string | undef
   return undefined;
 }
 
+/** The run with the median time per step (the first failure if any run failed). */
+export function medianRun(
+  runs: readonly (BenchReport | BenchFailure)[],
+): BenchReport | BenchFailure {
+  const failed = runs.find((r) => !isReport(r));
+  if (failed) return failed;
+  const sorted = [...runs as BenchReport[]].sort((a, b) => a.msPerStep - b.msPerStep);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 function fmtMs(r: BenchReport | BenchFailure, key: "msPerStep" | "firstStepMs") {
   return isReport(r) ? r[key].toFixed(1) : "—";
 }
@@ -192,6 +202,7 @@ const USAGE = `deno task bench:torch [options]
   --threads T          threads for both (default: all cores)
   --steps N            timed steps (default 10)
   --warmup W           warm-up steps (default 2)
+  --repeat R           run each side R times, alternating, and keep the median (default 1)
   --python PATH        Python with torch (default: $DIPLINE_PYTHON, python3, /usr/bin/python3)
   --no-torch           run dipline only
   --json               print the rows as JSON instead of a table`;
@@ -208,6 +219,7 @@ export async function main(argv: string[]): Promise<number> {
       threads: { type: "string", default: String(navigator.hardwareConcurrency) },
       steps: { type: "string", default: "10" },
       warmup: { type: "string", default: "2" },
+      repeat: { type: "string", default: "1" },
       python: { type: "string" },
       "no-torch": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -226,6 +238,12 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const configs = parseConfigs(values.configs, preset);
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    throw new RangeError(
+      `side_by_side: expected a positive integer for --repeat but received "${values.repeat}"`,
+    );
+  }
   const common = ["--threads", values.threads, "--steps", values.steps, "--warmup", values.warmup];
   const python = values["no-torch"] ? undefined : await findTorchPython(values.python);
   const noTorch = values["no-torch"]
@@ -250,28 +268,39 @@ export async function main(argv: string[]): Promise<number> {
     ];
     const config = `${c.preset} C=${c.channels} ${c.size}²`;
     if (!values.json) console.error(`side_by_side: ${config} …`);
-    // Sequential on purpose: torch first, then dipline, each with the machine to itself.
-    const torch = python
-      ? await runJson(python, [
-        script,
-        ...shape,
-        ...common,
-        "--device",
-        values["torch-device"],
-        "--json",
-      ])
-      : { error: noTorch };
-    const dipline = await runJson(Deno.execPath(), [
-      "run",
-      "-A",
-      cli,
-      "bench",
-      ...shape,
-      ...common,
-      "--engine",
-      values.engine,
-      "--json",
-    ]);
+    // Sequential on purpose: torch, then dipline, each with the machine to itself; repeated
+    // runs alternate so a passing disturbance hits both sides alike.
+    const torchRuns: (BenchReport | BenchFailure)[] = [];
+    const diplineRuns: (BenchReport | BenchFailure)[] = [];
+    for (let i = 0; i < repeat; i++) {
+      torchRuns.push(
+        python
+          ? await runJson(python, [
+            script,
+            ...shape,
+            ...common,
+            "--device",
+            values["torch-device"],
+            "--json",
+          ])
+          : { error: noTorch },
+      );
+      diplineRuns.push(
+        await runJson(Deno.execPath(), [
+          "run",
+          "-A",
+          cli,
+          "bench",
+          ...shape,
+          ...common,
+          "--engine",
+          values.engine,
+          "--json",
+        ]),
+      );
+    }
+    const torch = medianRun(torchRuns);
+    const dipline = medianRun(diplineRuns);
     const ratio = isReport(torch) && isReport(dipline) ? dipline.msPerStep / torch.msPerStep : null;
     rows.push({ config, ...c, threads: Number(values.threads), torch, dipline, ratio });
   }

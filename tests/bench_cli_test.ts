@@ -16,8 +16,10 @@ import {
 import { UsageError } from "../cli/common.ts";
 import { compilePlan } from "../engine/compile.ts";
 import {
+  type BenchReport,
   findTorchPython,
   formatTable,
+  medianRun,
   parseConfigs,
   type SideBySideRow,
 } from "../bench/side_by_side.ts";
@@ -319,4 +321,11 @@ Deno.test({
     assert.equal(check.lanczos2x4.length, sr.taps.length);
     check.lanczos2x4.forEach((t: number, i: number) => assert.ok(Math.abs(t - sr.taps[i]!) < 1e-6));
   },
+});
+
+Deno.test("medianRun() keeps the median time per step and surfaces a failure", () => {
+  const run = (ms: number) => ({ msPerStep: ms }) as unknown as BenchReport;
+  assert.equal((medianRun([run(30), run(10), run(20)]) as BenchReport).msPerStep, 20);
+  assert.equal((medianRun([run(30), run(10)]) as BenchReport).msPerStep, 10);
+  assert.deepEqual(medianRun([run(10), { error: "boom" }]), { error: "boom" });
 });
