@@ -55,29 +55,24 @@ export function scheduleSteps(
   const stats = (offset: number): number => layout.arenas.stats + 4 * offset;
   const scratch = (tid: number): number => layout.scratch + tid * layout.scratchBytes;
   const numel = (v: View): number => v.c * v.h * v.w;
+  /** A tensor as the kernels take it: address, batch stride, C, H, W. */
+  const tensor = (v: View) => [addr(v), v.batchStride, v.c, v.h, v.w] as const;
+  /** A conv's geometry as the kernels take it: k, stride, pad code, padding. */
+  const convGeometry = (
+    c: { k: number; stride: number; pad: keyof typeof PAD_CODES; padding?: number },
+  ) => [c.k, c.stride, PAD_CODES[c.pad], c.padding ?? (c.k - 1) >> 1] as const;
 
   return steps.map((s): Launch => {
     switch (s.kind) {
       case "conv": {
         const f = kernel(k, "conv_fwd");
         const a = [
-          addr(s.x),
-          s.x.batchStride,
-          s.x.c,
-          s.x.h,
-          s.x.w,
-          addr(s.y),
-          s.y.batchStride,
-          s.y.c,
-          s.y.h,
-          s.y.w,
+          ...tensor(s.x),
+          ...tensor(s.y),
           param(s.weight.offset),
           s.bias ? param(s.bias.offset) : 0,
           pbs,
-          s.k,
-          s.stride,
-          PAD_CODES[s.pad],
-          s.padding ?? (s.k - 1) >> 1,
+          ...convGeometry(s),
           batch,
         ] as const;
         return (tid, nth) => f(...a, scratch(tid), tid, nth);
@@ -85,22 +80,11 @@ export function scheduleSteps(
       case "conv_bwd_data": {
         const f = kernel(k, "conv_bwd_data");
         const a = [
-          addr(s.dy),
-          s.dy.batchStride,
-          s.dy.c,
-          s.dy.h,
-          s.dy.w,
-          addr(s.dx),
-          s.dx.batchStride,
-          s.dx.c,
-          s.dx.h,
-          s.dx.w,
+          ...tensor(s.dy),
+          ...tensor(s.dx),
           param(s.weight.offset),
           pbs,
-          s.k,
-          s.stride,
-          PAD_CODES[s.pad],
-          s.padding ?? (s.k - 1) >> 1,
+          ...convGeometry(s),
           s.accumulate ? 1 : 0,
           batch,
         ] as const;
@@ -109,23 +93,12 @@ export function scheduleSteps(
       case "conv_bwd_weight": {
         const f = kernel(k, "conv_bwd_weight");
         const a = [
-          addr(s.x),
-          s.x.batchStride,
-          s.x.c,
-          s.x.h,
-          s.x.w,
-          addr(s.dy),
-          s.dy.batchStride,
-          s.dy.c,
-          s.dy.h,
-          s.dy.w,
+          ...tensor(s.x),
+          ...tensor(s.dy),
           grad(s.weight.offset),
           s.bias ? grad(s.bias.offset) : 0,
           pbs,
-          s.k,
-          s.stride,
-          PAD_CODES[s.pad],
-          s.padding ?? (s.k - 1) >> 1,
+          ...convGeometry(s),
           batch,
         ] as const;
         return (tid, nth) => f(...a, scratch(tid), tid, nth);
