@@ -349,155 +349,95 @@ function poolBwd(arenas: Arenas, s: Extract<Step, { kind: "pool_bwd" }>, ctx: St
   }
 }
 
-/** Source taps of ×2 upsampling along one axis: [index, weight] pairs for output o. */
-function upTaps(o: number, n: number, mode: "nearest" | "bilinear"): [number, number][] {
-  if (mode === "nearest") return [[o >> 1, 1]];
-  // align_corners=False: src = (o + 0.5) / 2 − 0.5, clamped at 0 (PyTorch area_pixel_compute_source_index).
-  const src = Math.max(0, (o + 0.5) / 2 - 0.5);
-  const i0 = Math.floor(src);
-  const i1 = i0 < n - 1 ? i0 + 1 : i0;
-  const l1 = src - i0;
-  return [[i0, 1 - l1], [i1, l1]];
+/** Source taps along one axis: for each output index, its [input index, weight] pairs. */
+type AxisTaps = readonly (readonly (readonly [number, number])[])[];
+
+/** Taps of ×2 upsampling along an axis from `n` to 2·`n`. */
+function upTaps(n: number, mode: "nearest" | "bilinear"): AxisTaps {
+  return Array.from({ length: 2 * n }, (_, o): [number, number][] => {
+    if (mode === "nearest") return [[o >> 1, 1]];
+    // align_corners=False: src = (o + 0.5) / 2 − 0.5, clamped at 0 (PyTorch area_pixel_compute_source_index).
+    const src = Math.max(0, (o + 0.5) / 2 - 0.5);
+    const i0 = Math.floor(src);
+    const i1 = i0 < n - 1 ? i0 + 1 : i0;
+    const l1 = src - i0;
+    return [[i0, 1 - l1], [i1, l1]];
+  });
 }
 
-function upsample(arenas: Arenas, s: Extract<Step, { kind: "upsample" }>, ctx: StepContext): void {
+/** Taps of a centre crop from `big` to `small` (reference Concat: offset (big − small) // 2). */
+function cropTaps(big: number, small: number): AxisTaps {
+  const offset = Math.floor((big - small) / 2);
+  return Array.from({ length: small }, (_, o) => [[o + offset, 1] as const]);
+}
+
+/** Taps of the strided correlation of `resample_down` along an axis of `n`, replicate padded. */
+function resampleTaps(
+  n: number,
+  out: number,
+  s: { readonly factor: number; readonly taps: readonly number[]; readonly pad: number },
+): AxisTaps {
+  return Array.from(
+    { length: out },
+    (_, o) =>
+      s.taps.map((w, i) => [padIndex(o * s.factor + i - s.pad, n, "replicate"), w] as const),
+  );
+}
+
+/**
+ * A separable linear resampling of every channel: y[c, oy, ox] = Σ rows[oy] × cols[ox] of
+ * x[c, sy, sx] · wy · wx — ×2 upsampling, centre cropping and `resample_down` alike.
+ */
+function separableForward(
+  arenas: Arenas,
+  x: View,
+  y: View,
+  rows: AxisTaps,
+  cols: AxisTaps,
+  ctx: StepContext,
+): void {
   for (let b = 0; b < ctx.batch; b++) {
-    const x = readFit(arenas, s.x, b);
-    const y = new Float64Array(s.y.c * s.y.h * s.y.w);
-    for (let c = 0; c < s.y.c; c++) {
-      for (let oy = 0; oy < s.y.h; oy++) {
-        for (let ox = 0; ox < s.y.w; ox++) {
+    const xs = readFit(arenas, x, b);
+    const ys = new Float64Array(y.c * y.h * y.w);
+    for (let c = 0; c < y.c; c++) {
+      for (let oy = 0; oy < y.h; oy++) {
+        for (let ox = 0; ox < y.w; ox++) {
           let sum = 0;
-          for (const [sy, wy] of upTaps(oy, s.x.h, s.mode)) {
-            for (const [sx, wx] of upTaps(ox, s.x.w, s.mode)) {
-              sum += wy * wx * x[(c * s.x.h + sy) * s.x.w + sx]!;
-            }
+          for (const [sy, wy] of rows[oy]!) {
+            for (const [sx, wx] of cols[ox]!) sum += wy * wx * xs[(c * x.h + sy) * x.w + sx]!;
           }
-          y[(c * s.y.h + oy) * s.y.w + ox] = sum;
+          ys[(c * y.h + oy) * y.w + ox] = sum;
         }
       }
     }
-    writeFit(arenas, s.y, b, y);
+    writeFit(arenas, y, b, ys);
   }
 }
 
-function upsampleBwd(
+/** The transpose of {@link separableForward}: scatters dy back along the same taps. */
+function separableBackward(
   arenas: Arenas,
-  s: Extract<Step, { kind: "upsample_bwd" }>,
+  dy: View,
+  dx: View,
+  rows: AxisTaps,
+  cols: AxisTaps,
+  accumulate: boolean,
   ctx: StepContext,
 ): void {
   for (let b = 0; b < ctx.batch; b++) {
-    const dy = readFit(arenas, s.dy, b);
-    const dx = new Float64Array(s.dx.c * s.dx.h * s.dx.w);
-    for (let c = 0; c < s.dy.c; c++) {
-      for (let oy = 0; oy < s.dy.h; oy++) {
-        for (let ox = 0; ox < s.dy.w; ox++) {
-          const g = dy[(c * s.dy.h + oy) * s.dy.w + ox]!;
-          for (const [sy, wy] of upTaps(oy, s.dx.h, s.mode)) {
-            for (const [sx, wx] of upTaps(ox, s.dx.w, s.mode)) {
-              dx[(c * s.dx.h + sy) * s.dx.w + sx]! += wy * wx * g;
-            }
-          }
-        }
-      }
-    }
-    writeFit(arenas, s.dx, b, dx, s.accumulate);
-  }
-}
-
-/** Centre-crop offsets of a crop from `big` to `small` (reference Concat: (big − small) // 2). */
-function cropOffsets(big: View, small: View): [number, number] {
-  return [Math.floor((big.h - small.h) / 2), Math.floor((big.w - small.w) / 2)];
-}
-
-function cropCopy(arenas: Arenas, s: Extract<Step, { kind: "crop_copy" }>, ctx: StepContext): void {
-  const [dy0, dx0] = cropOffsets(s.x, s.y);
-  for (let b = 0; b < ctx.batch; b++) {
-    const x = readFit(arenas, s.x, b);
-    const y = new Float64Array(s.y.c * s.y.h * s.y.w);
-    for (let c = 0; c < s.y.c; c++) {
-      for (let yy = 0; yy < s.y.h; yy++) {
-        for (let xx = 0; xx < s.y.w; xx++) {
-          y[(c * s.y.h + yy) * s.y.w + xx] = x[(c * s.x.h + yy + dy0) * s.x.w + xx + dx0]!;
-        }
-      }
-    }
-    writeFit(arenas, s.y, b, y);
-  }
-}
-
-function cropCopyBwd(
-  arenas: Arenas,
-  s: Extract<Step, { kind: "crop_copy_bwd" }>,
-  ctx: StepContext,
-): void {
-  const [dy0, dx0] = cropOffsets(s.dx, s.dy);
-  for (let b = 0; b < ctx.batch; b++) {
-    const dy = readFit(arenas, s.dy, b);
-    const dx = new Float64Array(s.dx.c * s.dx.h * s.dx.w);
-    for (let c = 0; c < s.dy.c; c++) {
-      for (let yy = 0; yy < s.dy.h; yy++) {
-        for (let xx = 0; xx < s.dy.w; xx++) {
-          dx[(c * s.dx.h + yy + dy0) * s.dx.w + xx + dx0] = dy[(c * s.dy.h + yy) * s.dy.w + xx]!;
-        }
-      }
-    }
-    writeFit(arenas, s.dx, b, dx, s.accumulate);
-  }
-}
-
-function resampleDown(
-  arenas: Arenas,
-  s: Extract<Step, { kind: "resample_down" }>,
-  ctx: StepContext,
-): void {
-  const t = s.taps.length;
-  for (let b = 0; b < ctx.batch; b++) {
-    const x = readFit(arenas, s.x, b);
-    const y = new Float64Array(s.y.c * s.y.h * s.y.w);
-    for (let c = 0; c < s.y.c; c++) {
-      for (let oy = 0; oy < s.y.h; oy++) {
-        for (let ox = 0; ox < s.y.w; ox++) {
-          let sum = 0;
-          for (let i = 0; i < t; i++) {
-            const sy = padIndex(oy * s.factor + i - s.pad, s.x.h, "replicate");
-            for (let j = 0; j < t; j++) {
-              const sx = padIndex(ox * s.factor + j - s.pad, s.x.w, "replicate");
-              sum += s.taps[i]! * s.taps[j]! * x[(c * s.x.h + sy) * s.x.w + sx]!;
-            }
-          }
-          y[(c * s.y.h + oy) * s.y.w + ox] = sum;
-        }
-      }
-    }
-    writeFit(arenas, s.y, b, y);
-  }
-}
-
-function resampleDownBwd(
-  arenas: Arenas,
-  s: Extract<Step, { kind: "resample_down_bwd" }>,
-  ctx: StepContext,
-): void {
-  const t = s.taps.length;
-  for (let b = 0; b < ctx.batch; b++) {
-    const dy = readFit(arenas, s.dy, b);
-    const dx = new Float64Array(s.dx.c * s.dx.h * s.dx.w);
-    for (let c = 0; c < s.dy.c; c++) {
-      for (let oy = 0; oy < s.dy.h; oy++) {
-        for (let ox = 0; ox < s.dy.w; ox++) {
-          const g = dy[(c * s.dy.h + oy) * s.dy.w + ox]!;
-          for (let i = 0; i < t; i++) {
-            const sy = padIndex(oy * s.factor + i - s.pad, s.dx.h, "replicate");
-            for (let j = 0; j < t; j++) {
-              const sx = padIndex(ox * s.factor + j - s.pad, s.dx.w, "replicate");
-              dx[(c * s.dx.h + sy) * s.dx.w + sx]! += s.taps[i]! * s.taps[j]! * g;
-            }
+    const g = readFit(arenas, dy, b);
+    const out = new Float64Array(dx.c * dx.h * dx.w);
+    for (let c = 0; c < dy.c; c++) {
+      for (let oy = 0; oy < dy.h; oy++) {
+        for (let ox = 0; ox < dy.w; ox++) {
+          const v = g[(c * dy.h + oy) * dy.w + ox]!;
+          for (const [sy, wy] of rows[oy]!) {
+            for (const [sx, wx] of cols[ox]!) out[(c * dx.h + sy) * dx.w + sx]! += wy * wx * v;
           }
         }
       }
     }
-    writeFit(arenas, s.dx, b, dx, s.accumulate);
+    writeFit(arenas, dx, b, out, accumulate);
   }
 }
 
@@ -621,9 +561,23 @@ export function runStep(step: Step, arenas: Arenas, ctx: StepContext): void {
     case "pool":
       return pool(arenas, step, ctx);
     case "upsample":
-      return upsample(arenas, step, ctx);
+      return separableForward(
+        arenas,
+        step.x,
+        step.y,
+        upTaps(step.x.h, step.mode),
+        upTaps(step.x.w, step.mode),
+        ctx,
+      );
     case "crop_copy":
-      return cropCopy(arenas, step, ctx);
+      return separableForward(
+        arenas,
+        step.x,
+        step.y,
+        cropTaps(step.x.h, step.y.h),
+        cropTaps(step.x.w, step.y.w),
+        ctx,
+      );
     case "add":
       for (let b = 0; b < ctx.batch; b++) {
         const a = readFit(arenas, step.a, b);
@@ -632,7 +586,14 @@ export function runStep(step: Step, arenas: Arenas, ctx: StepContext): void {
       }
       return;
     case "resample_down":
-      return resampleDown(arenas, step, ctx);
+      return separableForward(
+        arenas,
+        step.x,
+        step.y,
+        resampleTaps(step.x.h, step.y.h, step),
+        resampleTaps(step.x.w, step.y.w, step),
+        ctx,
+      );
     case "conv_bwd_data":
       return convBwdData(arenas, step, ctx);
     case "conv_bwd_weight":
@@ -655,16 +616,40 @@ export function runStep(step: Step, arenas: Arenas, ctx: StepContext): void {
     case "pool_bwd":
       return poolBwd(arenas, step, ctx);
     case "upsample_bwd":
-      return upsampleBwd(arenas, step, ctx);
+      return separableBackward(
+        arenas,
+        step.dy,
+        step.dx,
+        upTaps(step.dx.h, step.mode),
+        upTaps(step.dx.w, step.mode),
+        step.accumulate,
+        ctx,
+      );
     case "crop_copy_bwd":
-      return cropCopyBwd(arenas, step, ctx);
+      return separableBackward(
+        arenas,
+        step.dy,
+        step.dx,
+        cropTaps(step.dx.h, step.dy.h),
+        cropTaps(step.dx.w, step.dy.w),
+        step.accumulate,
+        ctx,
+      );
     case "copy_grad":
       for (let b = 0; b < ctx.batch; b++) {
         writeFit(arenas, step.dx, b, readFit(arenas, step.dy, b), step.accumulate);
       }
       return;
     case "resample_down_bwd":
-      return resampleDownBwd(arenas, step, ctx);
+      return separableBackward(
+        arenas,
+        step.dy,
+        step.dx,
+        resampleTaps(step.dx.h, step.dy.h, step),
+        resampleTaps(step.dx.w, step.dy.w, step),
+        step.accumulate,
+        ctx,
+      );
     case "input_noise":
       return inputNoiseStep(arenas, step, ctx);
     case "mse_loss":
