@@ -9,7 +9,7 @@ import {
   writeView,
 } from "../engine/reference.ts";
 import type { Arenas } from "../engine/reference.ts";
-import { type Arena, gaussianAt, type Plan, type View } from "../engine/plan.ts";
+import { type Arena, gaussianAt, type Plan, type Step, type View } from "../engine/plan.ts";
 import { compilePlan, lanczosTaps } from "../engine/compile.ts";
 import { initParams, inputNoise } from "../engine/init.ts";
 import { createTrainer, detectEngine } from "../engine/mod.ts";
@@ -73,6 +73,34 @@ function sumFits(
     for (let i = 0; i < size; i++) out[i]! += grad[b * paramsPerFit + offset + i]!;
   }
   return out;
+}
+
+/** A parameter-free step and its backward run on seeded random x and dy; what they wrote. */
+function runUnary(
+  [c, h, w]: readonly [number, number, number],
+  [oh, ow]: readonly [number, number],
+  seeds: { readonly x: number; readonly dy: number; readonly xScale?: number },
+  forward: (x: View, y: View) => Step,
+  backward: (x: View, y: View, dy: View, dx: View) => Step,
+) {
+  const x = view("act", 0, c, h, w);
+  const y = view("act", end(x), c, oh, ow);
+  const dy = view("dact", 0, c, oh, ow);
+  const dx = view("dact", end(dy), c, h, w);
+  const arenas = arenasOf({ act: end(y), dact: end(dx) });
+  const xData = oracle.randomArray(N * c * h * w, seeds.x, seeds.xScale);
+  const dyData = oracle.randomArray(N * c * oh * ow, seeds.dy);
+  writeView(arenas, x, N, xData);
+  writeView(arenas, dy, N, dyData);
+  runStep(forward(x, y), arenas, ctxFor(0));
+  runStep(backward(x, y, dy, dx), arenas, ctxFor(0));
+  return {
+    xs: { n: N, c, h, w },
+    xData,
+    dyData,
+    y: readView(arenas, y, N),
+    dx: readView(arenas, dx, N),
+  };
 }
 
 const convCases = [
@@ -190,84 +218,66 @@ for (const act of acts) {
   });
 
   Deno.test(`runStep() act and act_bwd match tfjs (${act})`, () => {
-    const x = view("act", 0, 2, 3, 4);
-    const y = view("act", end(x), 2, 3, 4);
-    const dy = view("dact", 0, 2, 3, 4);
-    const dx = view("dact", end(dy), 2, 3, 4);
-    const arenas = arenasOf({ act: end(y), dact: end(dx) });
-    const xData = oracle.randomArray(N * 24, 9, 3);
-    const dyData = oracle.randomArray(N * 24, 10);
-    writeView(arenas, x, N, xData);
-    writeView(arenas, dy, N, dyData);
-    runStep({ kind: "act", x, y, act }, arenas, ctxFor(0));
-    runStep({ kind: "act_bwd", x, y, dy, dx, act, accumulate: false }, arenas, ctxFor(0));
-    close(readView(arenas, y, N), oracle.activation(xData, act), 1e-6, "y");
-    close(readView(arenas, dx, N), oracle.activationGrad(xData, act, dyData), 1e-6, "dx");
+    const r = runUnary(
+      [2, 3, 4],
+      [3, 4],
+      { x: 9, dy: 10, xScale: 3 },
+      (x, y) => ({ kind: "act", x, y, act }),
+      (x, y, dy, dx) => ({ kind: "act_bwd", x, y, dy, dx, act, accumulate: false }),
+    );
+    close(r.y, oracle.activation(r.xData, act), 1e-6, "y");
+    close(r.dx, oracle.activationGrad(r.xData, act, r.dyData), 1e-6, "dx");
   });
 }
 
 for (const mode of ["avg", "max"] as const) {
   Deno.test(`runStep() ${mode} pool and its gradient match tfjs on an odd size`, () => {
-    const [c, h, w] = [2, 5, 7];
-    const x = view("act", 0, c, h, w);
-    const y = view("act", end(x), c, 2, 3);
-    const dy = view("dact", 0, c, 2, 3);
-    const dx = view("dact", end(dy), c, h, w);
-    const arenas = arenasOf({ act: end(y), dact: end(dx) });
-    const xData = oracle.randomArray(N * c * h * w, 11);
-    const dyData = oracle.randomArray(N * c * 6, 12);
-    writeView(arenas, x, N, xData);
-    writeView(arenas, dy, N, dyData);
-    runStep({ kind: "pool", x, y, mode }, arenas, ctxFor(0));
-    runStep({ kind: "pool_bwd", x, dy, dx, mode, accumulate: false }, arenas, ctxFor(0));
-    const xs = { n: N, c, h, w };
-    close(readView(arenas, y, N), oracle.pool2(xData, xs, mode), 1e-6, "y");
-    close(readView(arenas, dx, N), oracle.pool2Grad(xData, xs, mode, dyData), 1e-6, "dx");
+    const r = runUnary(
+      [2, 5, 7],
+      [2, 3],
+      { x: 11, dy: 12 },
+      (x, y) => ({ kind: "pool", x, y, mode }),
+      (x, _y, dy, dx) => ({ kind: "pool_bwd", x, dy, dx, mode, accumulate: false }),
+    );
+    close(r.y, oracle.pool2(r.xData, r.xs, mode), 1e-6, "y");
+    close(r.dx, oracle.pool2Grad(r.xData, r.xs, mode, r.dyData), 1e-6, "dx");
   });
 }
 
 for (const mode of ["nearest", "bilinear"] as const) {
   Deno.test(`runStep() ${mode} ×2 upsampling and its gradient match tfjs`, () => {
-    const [c, h, w] = [2, 3, 4];
-    const x = view("act", 0, c, h, w);
-    const y = view("act", end(x), c, 2 * h, 2 * w);
-    const dy = view("dact", 0, c, 2 * h, 2 * w);
-    const dx = view("dact", end(dy), c, h, w);
-    const arenas = arenasOf({ act: end(y), dact: end(dx) });
-    const xData = oracle.randomArray(N * c * h * w, 13);
-    const dyData = oracle.randomArray(N * c * 4 * h * w, 14);
-    writeView(arenas, x, N, xData);
-    writeView(arenas, dy, N, dyData);
-    runStep({ kind: "upsample", x, y, mode }, arenas, ctxFor(0));
-    runStep({ kind: "upsample_bwd", dy, dx, mode, accumulate: false }, arenas, ctxFor(0));
-    const xs = { n: N, c, h, w };
-    close(readView(arenas, y, N), oracle.upsample2(xData, xs, mode), 1e-6, "y");
-    close(readView(arenas, dx, N), oracle.upsample2Grad(xs, mode, dyData), 1e-5, "dx");
+    const r = runUnary(
+      [2, 3, 4],
+      [6, 8],
+      { x: 13, dy: 14 },
+      (x, y) => ({ kind: "upsample", x, y, mode }),
+      (_x, _y, dy, dx) => ({ kind: "upsample_bwd", dy, dx, mode, accumulate: false }),
+    );
+    close(r.y, oracle.upsample2(r.xData, r.xs, mode), 1e-6, "y");
+    close(r.dx, oracle.upsample2Grad(r.xs, mode, r.dyData), 1e-5, "dx");
   });
 }
 
 Deno.test("runStep() Lanczos resample_down and its gradient match tfjs", () => {
   const taps = lanczosTaps(2);
   const pad = (taps.length - 2) / 2;
-  const [c, h, w] = [3, 8, 10];
-  const x = view("act", 0, c, h, w);
-  const y = view("act", end(x), c, 4, 5);
-  const dy = view("dact", 0, c, 4, 5);
-  const dx = view("dact", end(dy), c, h, w);
-  const arenas = arenasOf({ act: end(y), dact: end(dx) });
-  const xData = oracle.randomArray(N * c * h * w, 15);
-  const dyData = oracle.randomArray(N * c * 20, 16);
-  writeView(arenas, x, N, xData);
-  writeView(arenas, dy, N, dyData);
-  runStep({ kind: "resample_down", x, y, factor: 2, taps, pad }, arenas, ctxFor(0));
-  runStep(
-    { kind: "resample_down_bwd", dy, dx, factor: 2, taps, pad, accumulate: false },
-    arenas,
-    ctxFor(0),
+  const r = runUnary(
+    [3, 8, 10],
+    [4, 5],
+    { x: 15, dy: 16 },
+    (x, y) => ({ kind: "resample_down", x, y, factor: 2, taps, pad }),
+    (_x, _y, dy, dx) => ({
+      kind: "resample_down_bwd",
+      dy,
+      dx,
+      factor: 2,
+      taps,
+      pad,
+      accumulate: false,
+    }),
   );
-  const xs = { n: N, c, h, w };
-  close(readView(arenas, y, N), oracle.resampleDown(xData, xs, 2, taps, pad).y, 1e-5, "y");
-  close(readView(arenas, dx, N), oracle.resampleDownGrad(xs, 2, taps, pad, dyData), 1e-5, "dx");
+  close(r.y, oracle.resampleDown(r.xData, r.xs, 2, taps, pad).y, 1e-5, "y");
+  close(r.dx, oracle.resampleDownGrad(r.xs, 2, taps, pad, r.dyData), 1e-5, "dx");
 });
 
 for (const masked of [false, true]) {
