@@ -10,6 +10,7 @@ import { lanczosTaps } from "../engine/compile.ts";
 import { createArenas, runStep } from "../engine/reference.ts";
 import { type Arena, gaussianAt, type Plan, type Step, type View } from "../engine/plan.ts";
 import { createLocalKernels, type LocalKernels } from "../engine/cpu/local.ts";
+import type { WinogradPolicy } from "../engine/cpu/memory.ts";
 import {
   activation,
   activationGrad,
@@ -121,7 +122,17 @@ const CONV_CASES: ConvCase[] = [
   { batch: 1, cin: 12, cout: 17, h: 10, w: 10, k: 3, stride: 1, pad: "reflection", bias: true },
   // More pixels than one backward-weight chunk (1024): the chunks' partial sums add up.
   { batch: 1, cin: 2, cout: 3, h: 33, w: 40, k: 3, stride: 1, pad: "zero", bias: true },
+  // Winograd (policy "always"): replicate, odd width, tile groups on both sides of a row end.
+  { batch: 2, cin: 9, cout: 6, h: 11, w: 21, k: 3, stride: 1, pad: "replicate", bias: true },
+  // Winograd: more input channels than one thread's group of 8, even sizes, full fast paths.
+  { batch: 1, cin: 20, cout: 13, h: 16, w: 24, k: 3, stride: 1, pad: "reflection", bias: false },
 ];
+
+/**
+ * The conv kernels are tested on both schedules: im2col GEMMs only, and Winograd F(2×2, 3×3)
+ * for every 3×3 stride-1 conv (the "auto" policy uses it only on large planes).
+ */
+const WINOGRAD_POLICIES: WinogradPolicy[] = ["never", "always"];
 
 /**
  * Lays out a conv case: x is a channel slice (offset 3 channels into a 2-channel-wider buffer),
@@ -151,100 +162,106 @@ function convSetup(c: ConvCase) {
   return { oh, ow, x, y, dx, dy, weight, bias, ppf, sizes, wsize };
 }
 
-Deno.test("conv forward matches tfjs for odd sizes, stride 2, every padding, per-fit weights", async () => {
-  for (const [ci, c] of CONV_CASES.entries()) {
-    const s = convSetup(c);
-    const step: Step = {
-      kind: "conv",
-      x: s.x,
-      y: s.y,
-      weight: s.weight,
-      ...(s.bias ? { bias: s.bias } : {}),
-      k: c.k,
-      stride: c.stride,
-      pad: c.pad,
-    };
-    const k = await createLocalKernels(planOf([step], s.sizes, c.batch, s.ppf), THREADS);
-    const xdata = randomArray(c.batch * c.cin * c.h * c.w, 10 + ci);
-    put(k, s.x, c.batch, xdata);
-    k.arenas.param.set(randomArray(c.batch * s.ppf, 20 + ci, 0.5));
-    k.runStep(step);
-    const n1 = { n: 1, c: c.cin, h: c.h, w: c.w };
-    for (let b = 0; b < c.batch; b++) {
-      const wb = k.arenas.param.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
-      const bb = s.bias
-        ? k.arenas.param.slice(b * s.ppf + s.bias.offset, b * s.ppf + s.bias.offset + c.cout)
-        : undefined;
-      const xb = xdata.subarray(b * n1.c * n1.h * n1.w, (b + 1) * n1.c * n1.h * n1.w);
-      const want = conv2d(xb, n1, wb, c.cout, c.k, bb, c.stride, c.pad).y;
-      closeTo(get(k, s.y, c.batch, b), want, 1e-5, `conv case ${ci} fit ${b}`);
-    }
-  }
-});
-
-Deno.test("conv backward (data with accumulate, weight, bias) matches tfjs gradients", async () => {
-  for (const [ci, c] of CONV_CASES.entries()) {
-    const s = convSetup(c);
-    const common = { weight: s.weight, k: c.k, stride: c.stride, pad: c.pad } as const;
-    const data: Step = { kind: "conv_bwd_data", dy: s.dy, dx: s.dx, ...common, accumulate: true };
-    const weight: Step = {
-      kind: "conv_bwd_weight",
-      x: s.x,
-      dy: s.dy,
-      ...common,
-      ...(s.bias ? { bias: s.bias } : {}),
-    };
-    const k = await createLocalKernels(planOf([data, weight], s.sizes, c.batch, s.ppf), THREADS);
-    const xdata = randomArray(c.batch * c.cin * c.h * c.w, 30 + ci);
-    const dydata = randomArray(c.batch * c.cout * s.oh * s.ow, 40 + ci);
-    const prior = randomArray(c.batch * c.cin * c.h * c.w, 50 + ci);
-    put(k, s.x, c.batch, xdata);
-    put(k, s.dy, c.batch, dydata);
-    put(k, s.dx, c.batch, prior);
-    k.arenas.param.set(randomArray(c.batch * s.ppf, 60 + ci, 0.5));
-    k.arenas.grad.fill(123); // overwritten, never accumulated
-    const plan = planOf([data, weight], s.sizes, c.batch, s.ppf);
-    const ref = createArenas(plan);
-    ref.dact.set(k.arenas.dact);
-    ref.param.set(k.arenas.param);
-    runStep(data, ref, { batch: c.batch, paramsPerFit: s.ppf, step: 0, noiseSeeds: [] });
-    const referenceDx = new Float32Array(c.batch * c.cin * c.h * c.w);
-    for (let b = 0; b < c.batch; b++) {
-      const at = s.dx.offset + b * s.dx.batchStride;
-      referenceDx.set(ref.dact.subarray(at, at + c.cin * c.h * c.w), b * c.cin * c.h * c.w);
-    }
-    k.runStep(data);
-    k.runStep(weight);
-    const n1 = { n: 1, c: c.cin, h: c.h, w: c.w };
-    const xn = c.cin * c.h * c.w;
-    const yn = c.cout * s.oh * s.ow;
-    for (let b = 0; b < c.batch; b++) {
-      const wb = k.arenas.param.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
-      const g = conv2dGrads(
-        xdata.subarray(b * xn, (b + 1) * xn),
-        n1,
-        wb,
-        c.cout,
-        c.k,
-        c.stride,
-        c.pad,
-        dydata.subarray(b * yn, (b + 1) * yn),
-      );
-      // tfjs' MirrorPad gradient only slices dy (it drops the reflected border's share), so
-      // reflection's dx comes from the reference executor instead; dW and dbias are unaffected.
-      const dxWant = c.pad === "reflection"
-        ? referenceDx.subarray(b * xn, (b + 1) * xn)
-        : g.dx.map((v, i) => v + prior[b * xn + i]!);
-      closeTo(get(k, s.dx, c.batch, b), dxWant, 1e-5, `conv_bwd_data case ${ci} fit ${b}`);
-      const dw = k.arenas.grad.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
-      closeTo(dw, g.dw, 1e-5, `conv_bwd_weight case ${ci} fit ${b}`);
-      if (s.bias) {
-        const at = b * s.ppf + s.bias.offset;
-        closeTo(k.arenas.grad.slice(at, at + c.cout), g.dbias, 1e-5, `dbias case ${ci} fit ${b}`);
+for (const winograd of WINOGRAD_POLICIES) {
+  Deno.test(`conv forward (winograd ${winograd}) matches tfjs for odd sizes, stride 2, every padding, per-fit weights`, async () => {
+    for (const [ci, c] of CONV_CASES.entries()) {
+      const s = convSetup(c);
+      const step: Step = {
+        kind: "conv",
+        x: s.x,
+        y: s.y,
+        weight: s.weight,
+        ...(s.bias ? { bias: s.bias } : {}),
+        k: c.k,
+        stride: c.stride,
+        pad: c.pad,
+      };
+      const k = await createLocalKernels(planOf([step], s.sizes, c.batch, s.ppf), THREADS, {
+        winograd,
+      });
+      const xdata = randomArray(c.batch * c.cin * c.h * c.w, 10 + ci);
+      put(k, s.x, c.batch, xdata);
+      k.arenas.param.set(randomArray(c.batch * s.ppf, 20 + ci, 0.5));
+      k.runStep(step);
+      const n1 = { n: 1, c: c.cin, h: c.h, w: c.w };
+      for (let b = 0; b < c.batch; b++) {
+        const wb = k.arenas.param.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
+        const bb = s.bias
+          ? k.arenas.param.slice(b * s.ppf + s.bias.offset, b * s.ppf + s.bias.offset + c.cout)
+          : undefined;
+        const xb = xdata.subarray(b * n1.c * n1.h * n1.w, (b + 1) * n1.c * n1.h * n1.w);
+        const want = conv2d(xb, n1, wb, c.cout, c.k, bb, c.stride, c.pad).y;
+        closeTo(get(k, s.y, c.batch, b), want, 1e-5, `conv case ${ci} fit ${b}`);
       }
     }
-  }
-});
+  });
+
+  Deno.test(`conv backward (winograd ${winograd}: data with accumulate, weight, bias) matches tfjs gradients`, async () => {
+    for (const [ci, c] of CONV_CASES.entries()) {
+      const s = convSetup(c);
+      const common = { weight: s.weight, k: c.k, stride: c.stride, pad: c.pad } as const;
+      const data: Step = { kind: "conv_bwd_data", dy: s.dy, dx: s.dx, ...common, accumulate: true };
+      const weight: Step = {
+        kind: "conv_bwd_weight",
+        x: s.x,
+        dy: s.dy,
+        ...common,
+        ...(s.bias ? { bias: s.bias } : {}),
+      };
+      const k = await createLocalKernels(planOf([data, weight], s.sizes, c.batch, s.ppf), THREADS, {
+        winograd,
+      });
+      const xdata = randomArray(c.batch * c.cin * c.h * c.w, 30 + ci);
+      const dydata = randomArray(c.batch * c.cout * s.oh * s.ow, 40 + ci);
+      const prior = randomArray(c.batch * c.cin * c.h * c.w, 50 + ci);
+      put(k, s.x, c.batch, xdata);
+      put(k, s.dy, c.batch, dydata);
+      put(k, s.dx, c.batch, prior);
+      k.arenas.param.set(randomArray(c.batch * s.ppf, 60 + ci, 0.5));
+      k.arenas.grad.fill(123); // overwritten, never accumulated
+      const plan = planOf([data, weight], s.sizes, c.batch, s.ppf);
+      const ref = createArenas(plan);
+      ref.dact.set(k.arenas.dact);
+      ref.param.set(k.arenas.param);
+      runStep(data, ref, { batch: c.batch, paramsPerFit: s.ppf, step: 0, noiseSeeds: [] });
+      const referenceDx = new Float32Array(c.batch * c.cin * c.h * c.w);
+      for (let b = 0; b < c.batch; b++) {
+        const at = s.dx.offset + b * s.dx.batchStride;
+        referenceDx.set(ref.dact.subarray(at, at + c.cin * c.h * c.w), b * c.cin * c.h * c.w);
+      }
+      k.runStep(data);
+      k.runStep(weight);
+      const n1 = { n: 1, c: c.cin, h: c.h, w: c.w };
+      const xn = c.cin * c.h * c.w;
+      const yn = c.cout * s.oh * s.ow;
+      for (let b = 0; b < c.batch; b++) {
+        const wb = k.arenas.param.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
+        const g = conv2dGrads(
+          xdata.subarray(b * xn, (b + 1) * xn),
+          n1,
+          wb,
+          c.cout,
+          c.k,
+          c.stride,
+          c.pad,
+          dydata.subarray(b * yn, (b + 1) * yn),
+        );
+        // tfjs' MirrorPad gradient only slices dy (it drops the reflected border's share), so
+        // reflection's dx comes from the reference executor instead; dW and dbias are unaffected.
+        const dxWant = c.pad === "reflection"
+          ? referenceDx.subarray(b * xn, (b + 1) * xn)
+          : g.dx.map((v, i) => v + prior[b * xn + i]!);
+        closeTo(get(k, s.dx, c.batch, b), dxWant, 1e-5, `conv_bwd_data case ${ci} fit ${b}`);
+        const dw = k.arenas.grad.slice(b * s.ppf + 3, b * s.ppf + 3 + s.wsize);
+        closeTo(dw, g.dw, 1e-5, `conv_bwd_weight case ${ci} fit ${b}`);
+        if (s.bias) {
+          const at = b * s.ppf + s.bias.offset;
+          closeTo(k.arenas.grad.slice(at, at + c.cout), g.dbias, 1e-5, `dbias case ${ci} fit ${b}`);
+        }
+      }
+    }
+  });
+}
 
 const ACTS: Activation[] = ["leaky_relu", "relu", "swish", "elu", "sigmoid", "none"];
 

@@ -8,13 +8,13 @@
  */
 import type { Arena, Plan, Step } from "../plan.ts";
 import { layoutMemory, type MemoryLayout } from "./memory.ts";
-import { type Kernels, scheduleSteps } from "./schedule.ts";
+import { type Kernels, type ScheduleOptions, scheduleSteps } from "./schedule.ts";
 import { loadKernelModule } from "./wasm.ts";
 
 export type * from "../plan.ts";
 export type { Activation } from "../../models/graph.ts";
 export type { MemoryLayout } from "./memory.ts";
-export type { Kernels } from "./schedule.ts";
+export type { Kernels, ScheduleOptions } from "./schedule.ts";
 
 /** A plan's arenas in one wasm memory, and a way to run its steps on this thread. */
 export interface LocalKernels {
@@ -30,8 +30,15 @@ export interface LocalKernels {
   runStep(step: Step, trainingStep?: number): void;
 }
 
-/** Instantiates the kernels for a plan on this thread; `threads` shares are run in turn. */
-export async function createLocalKernels(plan: Plan, threads = 1): Promise<LocalKernels> {
+/**
+ * Instantiates the kernels for a plan on this thread; `threads` shares are run in turn.
+ * `options` picks kernel variants (e.g. `{ winograd: "always" }` to test the Winograd convs).
+ */
+export async function createLocalKernels(
+  plan: Plan,
+  threads = 1,
+  options: ScheduleOptions = {},
+): Promise<LocalKernels> {
   const layout = layoutMemory(plan, threads);
   const pages = layout.totalBytes / 65536;
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -51,7 +58,7 @@ export async function createLocalKernels(plan: Plan, threads = 1): Promise<Local
       f32.set(s.taps, at >> 2);
     }
   });
-  const launches = scheduleSteps(plan, all, layout, kernels);
+  const launches = scheduleSteps(plan, all, layout, kernels, options);
   const u32 = new Uint32Array(memory.buffer);
   return {
     layout,

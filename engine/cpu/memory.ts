@@ -54,6 +54,69 @@ function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
 
+/** Tiles per block of the Winograd forward / backward-data and backward-weight kernels. */
+const WINO_TILES = 32;
+const WINO_TILES_WEIGHT = 64;
+
+/**
+ * When the 3×3 stride-1 convs run by Winograd F(2×2, 3×3) (assembly/winograd.ts) instead of
+ * the im2col GEMM: `auto` where it pays (enough pixels and channels), `always` wherever the
+ * geometry allows (tests reach its edge paths on tiny shapes), `never`.
+ */
+export type WinogradPolicy = "auto" | "always" | "never";
+
+/**
+ * Smallest output plane and channel count for which `auto` picks Winograd: below, the blocks
+ * of 32 tiles leave threads idle and the per-call filter transform is not amortised.
+ */
+export const WINOGRAD_MIN_PIXELS = 32 * 32;
+export const WINOGRAD_MIN_CHANNELS = 16;
+
+type ConvStep = Extract<Step, { kind: "conv" | "conv_bwd_data" | "conv_bwd_weight" }>;
+
+/** cin, cout, h, w of a conv step (h × w both input and output size when stride is 1). */
+function convShape(step: ConvStep): { cin: number; cout: number; h: number; w: number } {
+  switch (step.kind) {
+    case "conv":
+      return { cin: step.x.c, cout: step.y.c, h: step.y.h, w: step.y.w };
+    case "conv_bwd_data":
+      return { cin: step.dx.c, cout: step.dy.c, h: step.dy.h, w: step.dy.w };
+    case "conv_bwd_weight":
+      return { cin: step.x.c, cout: step.dy.c, h: step.dy.h, w: step.dy.w };
+  }
+}
+
+/** Whether the Winograd kernels can run a conv step at all: 3×3, stride 1, padding 1. */
+function winogradGeometry(step: ConvStep): boolean {
+  return step.k === 3 && step.stride === 1 && (step.padding ?? 1) === 1;
+}
+
+/** Whether a conv step runs on the Winograd kernels under `policy`. */
+export function usesWinograd(step: Step, policy: WinogradPolicy = "auto"): boolean {
+  if (step.kind !== "conv" && step.kind !== "conv_bwd_data" && step.kind !== "conv_bwd_weight") {
+    return false;
+  }
+  if (policy === "never" || !winogradGeometry(step)) return false;
+  if (policy === "always") return true;
+  const { cin, cout, h, w } = convShape(step);
+  return h * w >= WINOGRAD_MIN_PIXELS && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS;
+}
+
+/** Scratch bytes of the Winograd kernels (the largest of the three; see assembly/winograd.ts). */
+function winogradScratchBytes(step: ConvStep): number {
+  const { cin, cout, h, w } = convShape(step);
+  const tables = 4 * 4 * (Math.max(h, w) + 8);
+  const cin4 = Math.ceil(cin / 4) * 4;
+  const cin8 = Math.ceil(cin / 8) * 8;
+  const t = WINO_TILES, tw = WINO_TILES_WEIGHT;
+  const regions = Math.max(
+    16 * (cout * cin + cin * t + 4 * t), // forward: U, V, M
+    16 * (cin4 * cout + cout * t + 4 * t), // backward data
+    16 * (cout * cin8 + cin8 * tw + cout * tw), // backward weight: dU, V, dYt
+  );
+  return tables + 4 * regions + 4 * 64 + 2048;
+}
+
 /** Scratch bytes one thread needs for the conv kernels of a step (0 for other kinds). */
 export function convScratchBytes(step: Step): number {
   let cin: number, k: number, oh: number, ow: number, cout = 0;
@@ -76,7 +139,8 @@ export function convScratchBytes(step: Step): number {
   // dX̂ block, Wᵀ rows, the packed dY block.
   const backwardData = (kk + 4) * CONV_BLOCK * 4 + kk * cout * 4 + cout * CONV_BLOCK * 4;
   const backwardWeight = CONV_CHUNK * 32; // one 8-lane group of a pixel chunk
-  return align(tables + Math.max(forward, backwardData, backwardWeight));
+  const winograd = winogradGeometry(step) ? winogradScratchBytes(step) : 0;
+  return align(Math.max(tables + Math.max(forward, backwardData, backwardWeight), winograd));
 }
 
 /** Lays out a plan for `threads` workers. */

@@ -7,7 +7,7 @@
  */
 import type { Activation } from "../../models/graph.ts";
 import type { Plan, StatsRef, Step, View } from "../plan.ts";
-import { type MemoryLayout, planSteps } from "./memory.ts";
+import { type MemoryLayout, planSteps, usesWinograd, type WinogradPolicy } from "./memory.ts";
 
 /** The kernel exports of kernels.wasm (all arguments are numbers: byte addresses, sizes). */
 export type Kernels = Record<string, (...args: number[]) => number | void>;
@@ -35,6 +35,12 @@ function kernel(k: Kernels, name: string): (...args: number[]) => number | void 
   return f;
 }
 
+/** Options of {@link scheduleSteps}. */
+export interface ScheduleOptions {
+  /** Which 3×3 stride-1 convs run by Winograd F(2×2, 3×3); default `auto`. */
+  readonly winograd?: WinogradPolicy;
+}
+
 /**
  * Compiles the launches of a list of steps of `plan` (a resampling step must be one of the
  * plan's own step objects: its taps are found in the layout by its index in the plan).
@@ -44,7 +50,9 @@ export function scheduleSteps(
   steps: readonly Step[],
   layout: MemoryLayout,
   k: Kernels,
+  options: ScheduleOptions = {},
 ): Launch[] {
+  const policy = options.winograd ?? "auto";
   const all = planSteps(plan);
   const batch = plan.batch;
   const pbs = plan.paramsPerFit;
@@ -62,7 +70,59 @@ export function scheduleSteps(
     c: { k: number; stride: number; pad: keyof typeof PAD_CODES; padding?: number },
   ) => [c.k, c.stride, PAD_CODES[c.pad], c.padding ?? (c.k - 1) >> 1] as const;
 
+  /** A 3×3 stride-1 padding-1 conv step on the Winograd kernels (h × w in and out). */
+  function winogradLaunch(s: Step): Launch {
+    const plane = (v: View) => [addr(v), v.batchStride, v.c, v.h, v.w] as const;
+    const bare = (v: View) => [addr(v), v.batchStride, v.c] as const;
+    let f: (...args: number[]) => number | void;
+    let a: readonly number[];
+    switch (s.kind) {
+      case "conv":
+        f = kernel(k, "wino_fwd");
+        a = [
+          ...plane(s.x),
+          ...bare(s.y),
+          param(s.weight.offset),
+          s.bias ? param(s.bias.offset) : 0,
+          pbs,
+          PAD_CODES[s.pad],
+          batch,
+        ];
+        break;
+      case "conv_bwd_data":
+        f = kernel(k, "wino_bwd_data");
+        a = [
+          ...plane(s.dy),
+          ...bare(s.dx),
+          param(s.weight.offset),
+          pbs,
+          PAD_CODES[s.pad],
+          s.accumulate ? 1 : 0,
+          batch,
+        ];
+        break;
+      case "conv_bwd_weight":
+        f = kernel(k, "wino_bwd_weight");
+        a = [
+          ...plane(s.x),
+          ...bare(s.dy),
+          grad(s.weight.offset),
+          s.bias ? grad(s.bias.offset) : 0,
+          pbs,
+          PAD_CODES[s.pad],
+          batch,
+        ];
+        break;
+      default:
+        throw new Error(
+          `engine/cpu/schedule.ts: expected a conv step for the Winograd kernels but received ${s.kind}`,
+        );
+    }
+    return (tid, nth) => f(...a, scratch(tid), tid, nth);
+  }
+
   return steps.map((s): Launch => {
+    if (usesWinograd(s, policy)) return winogradLaunch(s);
     switch (s.kind) {
       case "conv": {
         const f = kernel(k, "conv_fwd");

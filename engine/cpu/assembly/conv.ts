@@ -24,7 +24,7 @@ function fma(a: v128, b: v128, c: v128): v128 {
  * C[4][8] = Σ_k A[r][k] · B[k][0..8]: A rows at a0..a3 (unit stride), B rows `bs` bytes apart.
  * Writes the tile's rows `ldc` bytes apart from `tile`.
  */
-function mkRows(
+export function mkRows(
   a0: usize,
   a1: usize,
   a2: usize,
@@ -636,19 +636,22 @@ export function conv_bwd_weight(
         }
       }
     }
-    if (gbias != 0) {
-      const q0 = part(cout, tid, nth);
-      const q1 = part(cout, tid + 1, nth);
-      for (let co = q0; co < q1; co++) {
-        const row = dyb + f4(co * P);
-        let acc = f32x4.splat(0);
-        let p = 0;
-        for (; p + 4 <= P; p += 4) acc = f32x4.add(acc, v128.load(row + f4(p)));
-        let sum: f64 = <f64> f32x4.extract_lane(acc, 0) + <f64> f32x4.extract_lane(acc, 1) +
-          <f64> f32x4.extract_lane(acc, 2) + <f64> f32x4.extract_lane(acc, 3);
-        for (; p < P; p++) sum += <f64> load<f32>(row + f4(p));
-        store<f32>(gbias + f4(b * pbs + co), <f32> sum);
-      }
-    }
+    if (gbias != 0) biasGrad(dyb, P, cout, gbias + f4(b * pbs), tid, nth);
+  }
+}
+
+/** dbias[co] = Σ_p dY[co][p] for this thread's share of the output channels (f64 sum). */
+export function biasGrad(dyb: usize, P: i32, cout: i32, gb: usize, tid: i32, nth: i32): void {
+  const q0 = part(cout, tid, nth);
+  const q1 = part(cout, tid + 1, nth);
+  for (let co = q0; co < q1; co++) {
+    const row = dyb + f4(co * P);
+    let acc = f32x4.splat(0);
+    let p = 0;
+    for (; p + 4 <= P; p += 4) acc = f32x4.add(acc, v128.load(row + f4(p)));
+    let sum: f64 = <f64> f32x4.extract_lane(acc, 0) + <f64> f32x4.extract_lane(acc, 1) +
+      <f64> f32x4.extract_lane(acc, 2) + <f64> f32x4.extract_lane(acc, 3);
+    for (; p < P; p++) sum += <f64> load<f32>(row + f4(p));
+    store<f32>(gb + f4(co), <f32> sum);
   }
 }
