@@ -2,8 +2,8 @@
  * Micro-benchmark of the CPU backend's conv kernels on one thread: the skip network's
  * dominant layer, the full-resolution 3×3 conv 132 → 128 with reflection padding
  * (REFERENCE.md §1a: 51% of the forward cost), at 64² by default. Prints GFLOP/s (2 FLOP per
- * multiply-add) of the forward, backward-data and backward-weight kernels, by wall time and by
- * the process's CPU time.
+ * multiply-add) of the forward, backward-data and backward-weight kernels, im2col GEMM and
+ * Winograd F(2×2, 3×3) schedules, by wall time and by the process's CPU time.
  *
  * Not a test: timings on a shared machine are rough. Run:
  * `deno run -A engine/cpu/bench_conv.ts [size] [repeats]`
@@ -65,30 +65,34 @@ const plan: Plan = {
   forwardMacs: cout * cin * k * k * hw,
 };
 
-const kernels = await createLocalKernels(plan, 1);
-for (const a of ["act", "dact", "param"] as const) {
-  const arena = kernels.arenas[a];
-  for (let i = 0; i < arena.length; i++) arena[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
-}
 const flops = 2 * plan.forwardMacs;
 console.log(
-  `conv 3×3 ${cin}→${cout} at ${size}², one thread, ${(flops / 1e9).toFixed(2)} GFLOP each`,
+  `conv 3×3 ${cin}→${cout} at ${size}², one thread, ${(flops / 1e9).toFixed(2)} GFLOP each ` +
+    "(direct-conv FLOPs: Winograd's GFLOP/s are effective rates)",
 );
-for (const s of steps) {
-  kernels.runStep(s); // warm-up (and tier-up to optimised code)
-  kernels.runStep(s);
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  for (let r = 0; r < repeats; r++) kernels.runStep(s);
-  const ms = (performance.now() - t0) / repeats;
-  const c1 = process.cpuUsage(c0);
-  // CPU time of this (single-threaded) process: steadier than wall time on a shared machine.
-  const cpuMs = (c1.user + c1.system) / 1000 / repeats;
-  console.log(
-    `${s.kind.padEnd(16)} wall ${ms.toFixed(2).padStart(8)} ms ${
-      (flops / ms / 1e6).toFixed(1).padStart(6)
-    } GFLOP/s   cpu ${cpuMs.toFixed(2).padStart(8)} ms ${
-      (flops / cpuMs / 1e6).toFixed(1).padStart(6)
-    } GFLOP/s`,
-  );
+for (const winograd of ["never", "always"] as const) {
+  const kernels = await createLocalKernels(plan, 1, { winograd });
+  for (const a of ["act", "dact", "param"] as const) {
+    const arena = kernels.arenas[a];
+    for (let i = 0; i < arena.length; i++) arena[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  }
+  for (const s of steps) {
+    kernels.runStep(s); // warm-up (and tier-up to optimised code)
+    kernels.runStep(s);
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    for (let r = 0; r < repeats; r++) kernels.runStep(s);
+    const ms = (performance.now() - t0) / repeats;
+    const c1 = process.cpuUsage(c0);
+    // CPU time of this (single-threaded) process: steadier than wall time on a shared machine.
+    const cpuMs = (c1.user + c1.system) / 1000 / repeats;
+    const name = `${s.kind} ${winograd === "always" ? "winograd" : "im2col"}`;
+    console.log(
+      `${name.padEnd(26)} wall ${ms.toFixed(2).padStart(8)} ms ${
+        (flops / ms / 1e6).toFixed(1).padStart(6)
+      } GFLOP/s   cpu ${cpuMs.toFixed(2).padStart(8)} ms ${
+        (flops / cpuMs / 1e6).toFixed(1).padStart(6)
+      } GFLOP/s`,
+    );
+  }
 }

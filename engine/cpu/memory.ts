@@ -106,12 +106,11 @@ export function usesWinograd(step: Step, policy: WinogradPolicy = "auto"): boole
 function winogradScratchBytes(step: ConvStep): number {
   const { cin, cout, h, w } = convShape(step);
   const tables = 4 * 4 * (Math.max(h, w) + 8);
-  const cin4 = Math.ceil(cin / 4) * 4;
   const cin8 = Math.ceil(cin / 8) * 8;
   const t = WINO_TILES, tw = WINO_TILES_WEIGHT;
   const regions = Math.max(
-    16 * (cout * cin + cin * t + 4 * t), // forward: U, V, M
-    16 * (cin4 * cout + cout * t + 4 * t), // backward data
+    16 * (cout * cin + cin * t + 8 * t), // forward: U, V, M (≤ 8 rows)
+    16 * (cin * cout + cout * t + 8 * t), // backward data
     16 * (cout * cin8 + cin8 * tw + cout * tw), // backward weight: dU, V, dYt
   );
   return tables + 4 * regions + 4 * 64 + 2048;

@@ -108,6 +108,72 @@ export function mkRows(
   v128.store(tile + 3 * ldc, c31, 16);
 }
 
+/**
+ * C[6][8] = Σ_k A[r][k] · B[k][0..8]: as mkRows with six A rows (twelve accumulators: more
+ * independent FMA chains in flight than the 4×8 tile's eight).
+ */
+export function mkRows6(
+  a0: usize,
+  a1: usize,
+  a2: usize,
+  a3: usize,
+  a4: usize,
+  a5: usize,
+  b: usize,
+  bs: usize,
+  kn: i32,
+  tile: usize,
+  ldc: usize,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kn; k++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let w = v128.load32_splat(a0);
+    c00 = fma(w, b0, c00);
+    c01 = fma(w, b1, c01);
+    w = v128.load32_splat(a1);
+    c10 = fma(w, b0, c10);
+    c11 = fma(w, b1, c11);
+    w = v128.load32_splat(a2);
+    c20 = fma(w, b0, c20);
+    c21 = fma(w, b1, c21);
+    w = v128.load32_splat(a3);
+    c30 = fma(w, b0, c30);
+    c31 = fma(w, b1, c31);
+    w = v128.load32_splat(a4);
+    c40 = fma(w, b0, c40);
+    c41 = fma(w, b1, c41);
+    w = v128.load32_splat(a5);
+    c50 = fma(w, b0, c50);
+    c51 = fma(w, b1, c51);
+    a0 += 4;
+    a1 += 4;
+    a2 += 4;
+    a3 += 4;
+    a4 += 4;
+    a5 += 4;
+    b += bs;
+  }
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile + ldc, c10);
+  v128.store(tile + ldc, c11, 16);
+  v128.store(tile + 2 * ldc, c20);
+  v128.store(tile + 2 * ldc, c21, 16);
+  v128.store(tile + 3 * ldc, c30);
+  v128.store(tile + 3 * ldc, c31, 16);
+  v128.store(tile + 4 * ldc, c40);
+  v128.store(tile + 4 * ldc, c41, 16);
+  v128.store(tile + 5 * ldc, c50);
+  v128.store(tile + 5 * ldc, c51, 16);
+}
+
 /** Fills the padded-coordinate tables: iyTab[ky*oh + oy], ixTab[kx*ow + ox] (-1 = zero). */
 function fillTables(
   iyTab: usize,

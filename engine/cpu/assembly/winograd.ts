@@ -13,13 +13,14 @@
 // input columns, output rows, output columns), then regions A, B, C (64-byte aligned) and a
 // 2 KiB tmp. engine/cpu/memory.ts (winogradScratchBytes) sizes it for all three kernels.
 import { f4, padIndex, part } from "./common";
-import { biasGrad, mkRows } from "./conv";
+import { biasGrad, mkRows6 } from "./conv";
 
 /** Tiles per block of the forward and backward-data kernels (a multiple of 8). */
 const WT: i32 = 32;
 /** Tiles per block of the backward-weight kernel (its GEMMs' K). */
 const WTW: i32 = 64;
-const TMP_BYTES: usize = 2048;
+/** Rows of the transformed filters per micro-kernel call (mkRows6). */
+const MR: i32 = 6;
 
 // @ts-ignore: decorator
 @inline
@@ -410,27 +411,29 @@ function winoRun(
       }
     }
     const subs = (n + 7) >> 3;
-    for (let m0 = 0; m0 < mrows; m0 += 4) {
+    for (let m0 = 0; m0 < mrows; m0 += MR) {
       for (let e = 0; e < 16; e++) {
         const ue = u + f4(e * mrows * kc);
         const a0 = ue + f4(m0 * kc);
         const a1 = ue + f4(min(m0 + 1, mrows - 1) * kc);
         const a2 = ue + f4(min(m0 + 2, mrows - 1) * kc);
         const a3 = ue + f4(min(m0 + 3, mrows - 1) * kc);
+        const a4 = ue + f4(min(m0 + 4, mrows - 1) * kc);
+        const a5 = ue + f4(min(m0 + 5, mrows - 1) * kc);
         const ve = vbuf + <usize> e * estride;
         for (let sb = 0; sb < subs; sb++) {
-          mkRows(a0, a1, a2, a3, ve + <usize> sb * panel, 32, kc, mbuf + f4(e * 4 * WT + sb * 8),
-            f4(WT));
+          mkRows6(a0, a1, a2, a3, a4, a5, ve + <usize> sb * panel, 32, kc,
+            mbuf + f4(e * MR * WT + sb * 8), f4(WT));
         }
       }
       // Output transform Y = Aᵀ m A, Aᵀ = [1 1 1 0; 0 1 -1 -1], four tiles at a time.
-      const rows = min(4, mrows - m0);
+      const rows = min(MR, mrows - m0);
       for (let r = 0; r < rows; r++) {
         const bv = f32x4.splat(bias != 0 ? load<f32>(bias + f4(m0 + r)) : 0);
         const out = dst + f4((m0 + r) * dplane);
         for (let g = 0; g < n; g += 4) {
           const mb = mbuf + f4(r * WT + g);
-          const es = <usize> 16 * WT; // bytes between elements (4 rows × WT floats)
+          const es = <usize> 4 * MR * WT; // bytes between elements (MR rows × WT floats)
           const m00 = v128.load(mb), m01 = v128.load(mb + es), m02 = v128.load(mb + 2 * es);
           const m03 = v128.load(mb + 3 * es);
           const m10 = v128.load(mb + 4 * es), m11 = v128.load(mb + 5 * es);
@@ -502,7 +505,7 @@ export function wino_fwd(
   const u = align64(colDst + f4(L));
   const vbuf = align64(u + f4(16 * cout * cin));
   const mbuf = align64(vbuf + f4(16 * cin * WT));
-  const tmp = align64(mbuf + f4(16 * 4 * WT));
+  const tmp = align64(mbuf + f4(16 * MR * WT));
   const tilesY = (h + 1) >> 1, tilesX = (w + 1) >> 1;
   fillTable(rowSrc, 2 * tilesY + 2, 1, h, padding);
   fillTable(colSrc, 2 * tilesX + 2, 1, w, padding);
@@ -537,7 +540,7 @@ export function wino_fwd(
  * Backward data of the 3×3 stride-1 padding-1 conv by F(2×2, 3×3): the padded gradient
  * (h + 2) × (w + 2) is a 3×3 conv of dY zero-padded by 2 with the filters rotated and Cin ↔ Cout,
  * folded onto dx as conv_bwd_data does (reflection mirrors, replicate clamps, zero drops).
- * Threads split input channels in groups of 4, so each dx plane has one writer.
+ * Threads split input channels in groups of six, so each dx plane has one writer.
  */
 export function wino_bwd_data(
   dy: usize,
@@ -557,18 +560,19 @@ export function wino_bwd_data(
   tid: i32,
   nth: i32,
 ): void {
-  const quads = (cin + 3) >> 2;
-  const c0 = part(quads, tid, nth) * 4;
-  const c1 = min(cin, part(quads, tid + 1, nth) * 4);
+  // Groups of MR channels: every micro-kernel call of a thread fills its six rows.
+  const groups = (cin + MR - 1) / MR;
+  const c0 = part(groups, tid, nth) * MR;
+  const c1 = min(cin, part(groups, tid + 1, nth) * MR);
   if (c0 >= c1) return;
   const mt = c1 - c0;
   const L = tableLen(h, w);
   const rowSrc = scratch, colSrc = rowSrc + f4(L), rowDst = colSrc + f4(L);
   const colDst = rowDst + f4(L);
   const u = align64(colDst + f4(L));
-  const vbuf = align64(u + f4(16 * ((cin + 3) & ~3) * cout));
+  const vbuf = align64(u + f4(16 * cin * cout));
   const mbuf = align64(vbuf + f4(16 * cout * WT));
-  const tmp = align64(mbuf + f4(16 * 4 * WT));
+  const tmp = align64(mbuf + f4(16 * MR * WT));
   const tilesY = (h + 3) >> 1, tilesX = (w + 3) >> 1;
   fillClip(rowSrc, 2 * tilesY + 2, 2, h);
   fillClip(colSrc, 2 * tilesX + 2, 2, w);
@@ -737,14 +741,16 @@ export function wino_bwd_weight(
           const ae = dyt + <usize> e * dytE;
           const ve = vbuf + <usize> e * vE;
           const ue = du + <usize> e * duE;
-          for (let co0 = 0; co0 < cout; co0 += 4) {
+          for (let co0 = 0; co0 < cout; co0 += MR) {
             const a0 = ae + f4(co0 * WTW);
             const a1 = ae + f4(min(co0 + 1, cout - 1) * WTW);
             const a2 = ae + f4(min(co0 + 2, cout - 1) * WTW);
             const a3 = ae + f4(min(co0 + 3, cout - 1) * WTW);
-            const rows = min(4, cout - co0);
+            const a4 = ae + f4(min(co0 + 4, cout - 1) * WTW);
+            const a5 = ae + f4(min(co0 + 5, cout - 1) * WTW);
+            const rows = min(MR, cout - co0);
             for (let cg = 0; cg < ncp; cg += 8) {
-              mkRows(a0, a1, a2, a3, ve + f4(cg * WTW), 32, n4, tile, 32);
+              mkRows6(a0, a1, a2, a3, a4, a5, ve + f4(cg * WTW), 32, n4, tile, 32);
               for (let r = 0; r < rows; r++) {
                 const acc = ue + f4((co0 + r) * ncp + cg);
                 const s = tile + <usize> r * 32;
