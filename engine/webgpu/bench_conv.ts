@@ -6,7 +6,10 @@
  * ```sh
  * deno run -A engine/webgpu/bench_conv.ts --cin 132 --cout 128 --size 64 --k 3 --iters 5
  * deno run -A engine/webgpu/bench_conv.ts --net --size 64
+ * deno run -A engine/webgpu/bench_conv.ts --net --size 64 --tuning hardware
  * ```
+ *
+ * `--tuning software|hardware` forces the kernel sizing (default: from the adapter).
  *
  * @module
  */
@@ -26,15 +29,22 @@ const { values } = parseArgs({
     pad: { type: "string", default: "reflection" },
     iters: { type: "string", default: "5" },
     net: { type: "boolean", default: false },
+    tuning: { type: "string" },
   },
 });
 const num = (name: keyof typeof values) => Number(values[name]);
 const size = num("size");
 const iters = num("iters");
+if (values.tuning !== undefined && values.tuning !== "software" && values.tuning !== "hardware") {
+  throw new Error(
+    `bench_conv: expected --tuning software or hardware but received ${values.tuning}`,
+  );
+}
+const options = values.tuning ? { tuning: values.tuning as "software" | "hardware" } : {};
 
 async function timeSteps(plan: Plan, label: string, flops: number): Promise<void> {
   const t0 = performance.now();
-  const trainer = await createWebGpuTrainer(plan);
+  const trainer = await createWebGpuTrainer(plan, options);
   const created = performance.now();
   trainer.run(1); // warm-up
   await trainer.readScalars();
@@ -118,7 +128,7 @@ if (values.net) {
     emaDecay: 0.99,
   });
   const t0 = performance.now();
-  const trainer = await createWebGpuTrainer(plan);
+  const trainer = await createWebGpuTrainer(plan, options);
   const t1 = performance.now();
   await trainer.reset([1]);
   const tReset = performance.now();

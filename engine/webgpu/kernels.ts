@@ -23,6 +23,7 @@ import {
   reductionFns,
   rngFns,
 } from "./wgsl.ts";
+import { gemmConvBwdData, gemmConvBwdWeight, gemmConvForward } from "./conv_gemm.ts";
 
 /** Channels per invocation in the conv forward and backward-data kernels. */
 const TILE_C = 4;
@@ -49,6 +50,8 @@ export interface Tuning {
   readonly fuseBn: boolean;
   /** Pixels (of one row) per invocation in the conv forward and backward-data kernels. */
   readonly convPixels: number;
+  /** Convs with enough channels as tiled GEMMs with workgroup memory (conv_gemm.ts). */
+  readonly convGemm: boolean;
 }
 
 /** Sizes for a software adapter (llvmpipe). */
@@ -61,6 +64,8 @@ export const SOFTWARE_TUNING: Tuning = {
   fuseBn: true,
   // 16 measured 1.4× faster than 8 and 8 1.4–1.6× faster than 4 (bench_conv.ts, 132→128 at 64²).
   convPixels: 16,
+  // llvmpipe: barrier-free kernels compile fast and run best on a few threads.
+  convGemm: false,
 };
 
 /** Sizes for a hardware GPU. */
@@ -73,6 +78,8 @@ export const HARDWARE_TUNING: Tuning = {
   fuseBn: false,
   // Fewer accumulators per invocation than on llvmpipe, for occupancy.
   convPixels: 8,
+  // The register-tiled kernels re-read inputs per 4 channels: memory bound on a GPU.
+  convGemm: true,
 };
 
 /** Address of element (b, r) of a view (r = c·h·w + y·w + x) as WGSL. */
@@ -192,6 +199,8 @@ function pixelsPerInvocation(t: Tuning, width: number): number {
 function convForward(plan: Plan, s: Extract<Step, { kind: "conv" }>, t: Tuning): Kernel {
   const tileP = pixelsPerInvocation(t, s.y.w);
   const g = convShape("conv", s.x, s.y, s.k, s.stride, s.pad, s.padding);
+  const gemm = t.convGemm ? gemmConvForward(plan, s, g.p) : undefined;
+  if (gemm) return gemm;
   const { x, y, k, stride, p } = g;
   const kb = new KernelBuilder(plan.batch);
   const cin = x.c;
@@ -373,7 +382,9 @@ function convBwdData(
   const W = dx.w;
   const kernels: Kernel[] = [];
   // Kernel A: the gradient at each input pixel's own padded position.
-  {
+  const gemm = t.convGemm ? gemmConvBwdData(plan, s, p) : undefined;
+  if (gemm) kernels.push(gemm);
+  else {
     const kb = new KernelBuilder(plan.batch);
     const gw = Math.ceil(W / tileP);
     const groups = H * gw;
@@ -526,6 +537,8 @@ function convBwdWeight(
   t: Tuning,
 ): Kernel[] {
   const g = convShape("conv_bwd_weight", s.x, s.dy, s.k, s.stride, s.pad, s.padding);
+  const gemm = t.convGemm ? gemmConvBwdWeight(plan, s, g.p) : undefined;
+  if (gemm) return gemm;
   const { x, y: dy, k, stride, p } = g;
   const cin = x.c;
   const cout = dy.c;

@@ -63,7 +63,7 @@ export class KernelBuilder {
   readonly #uses = new Map<BufferName, boolean>();
   readonly #spans = new Map<BufferName, [number, number]>();
   readonly #slots = new Map<string, number>();
-  readonly #values: { arena: BufferName; value: number }[] = [];
+  readonly #values: { arena: BufferName | null; value: number }[] = [];
   #scratch = 0;
 
   /** `batch` is the plan's number of fits (a view spans batch strides). */
@@ -110,6 +110,19 @@ export class KernelBuilder {
     return `i32(U[${q >> 2}].${"xyzw"[q & 3]})`;
   }
 
+  /**
+   * A size (not an offset) as a WGSL i32 read from the uniform table. Every call takes a fresh
+   * slot, so kernels of one structure keep one source (one pipeline) whatever their sizes.
+   */
+  size(value: number): string {
+    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
+      throw new Error(`engine/webgpu: expected a non-negative i32 size but received ${value}`);
+    }
+    const q = this.#values.length;
+    this.#values.push({ arena: null, value });
+    return `i32(U[${q >> 2}].${"xyzw"[q & 3]})`;
+  }
+
   /** Where view `v` starts (WGSL i32), marking its arena read or written. */
   base(v: View, write = false, extent?: number): string {
     if (write) this.w(v.arena);
@@ -137,7 +150,10 @@ export class KernelBuilder {
     });
     const start = new Map(bindings.map((b) => [b.name, b.offset]));
     const uniforms = new Uint32Array(Math.ceil(this.#values.length / 4) * 4);
-    this.#values.forEach(({ arena, value }, i) => (uniforms[i] = value - (start.get(arena) ?? 0)));
+    this.#values.forEach((
+      { arena, value },
+      i,
+    ) => (uniforms[i] = arena === null ? value : value - (start.get(arena) ?? 0)));
     const header = names.map((name, i) => {
       const access = this.#uses.get(name) ? "read_write" : "read";
       const elem = name === "ctrl" ? "u32" : "f32";

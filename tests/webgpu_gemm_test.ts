@@ -1,0 +1,323 @@
+/**
+ * The GEMM conv kernels of the "hardware" tuning (engine/webgpu/conv_gemm.ts) against the tfjs
+ * oracle (tests/oracle.ts), run on whatever adapter is present (llvmpipe in CI): odd sizes,
+ * stride 2, each padding mode, k 1/3/5, channel counts that are not multiples of the tile
+ * (and more than one tile), batch 2 with per-fit weights, accumulate, a concat channel-slice
+ * view, and the Lanczos downsampler's even kernel. All cases live in one plan, compiled once.
+ */
+import assert from "node:assert/strict";
+import type { Arena, Plan, Step, View } from "../engine/plan.ts";
+import { HARDWARE_TUNING, kernelsForStep, SOFTWARE_TUNING } from "../engine/webgpu/kernels.ts";
+import { GEMM_MIN_M } from "../engine/webgpu/conv_gemm.ts";
+import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
+import * as oracle from "./oracle.ts";
+
+const BATCH = 2;
+const ARENAS: readonly Arena[] = [
+  "param",
+  "grad",
+  "adamM",
+  "adamV",
+  "act",
+  "dact",
+  "stats",
+  "io",
+  "scalars",
+];
+
+const sizes = Object.fromEntries(ARENAS.map((a) => [a, 0])) as Record<Arena, number>;
+let paramsPerFit = 0;
+const steps: Step[] = [];
+
+/** A batch-2 view; `extra` floats of gap per fit make batchStride > c·h·w. */
+function view(arena: Arena, c: number, h: number, w: number, extra = 0): View {
+  const batchStride = c * h * w + extra;
+  const offset = sizes[arena];
+  sizes[arena] += batchStride * BATCH;
+  return { arena, offset, batchStride, c, h, w };
+}
+
+function param(size: number): { offset: number; size: number } {
+  paramsPerFit += size;
+  return { offset: paramsPerFit - size, size };
+}
+
+function planOf(forward: Step[]): Plan {
+  const io = view("io", 1, 1, 1);
+  const arenaSizes = { ...sizes, param: BATCH * paramsPerFit, scalars: 8 };
+  for (const a of ["grad", "adamM", "adamV"] as const) arenaSizes[a] = arenaSizes.param;
+  return {
+    batch: BATCH,
+    height: 1,
+    width: 1,
+    paramsPerFit,
+    arenaSizes,
+    forward,
+    loss: [],
+    backward: [],
+    update: [],
+    params: [],
+    io: { z0: io, z: io, output: io, target: io, ema: io },
+    scalars: { loss: 0, psnrObserved: 1 },
+    forwardMacs: 0,
+  };
+}
+
+type Arenas = Record<Arena, Float32Array>;
+
+function readFit(a: Arenas, v: View, b: number): Float32Array {
+  const start = v.offset + b * v.batchStride;
+  return a[v.arena].slice(start, start + v.c * v.h * v.w);
+}
+
+function paramOf(
+  a: Arenas,
+  arena: "param" | "grad",
+  ref: { offset: number; size: number },
+  b: number,
+) {
+  const start = b * paramsPerFit + ref.offset;
+  return a[arena].slice(start, start + ref.size);
+}
+
+/** Asserts |actual − expected| ≤ tol · (1 + max|expected|) elementwise. */
+function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+  const tol = 1e-5;
+  const scale = 1 + expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const diff = oracle.maxAbsDiff(actual, expected);
+  assert.ok(diff <= tol * scale, `${what}: max |diff| ${diff} exceeds ${tol * scale}`);
+}
+
+interface ConvCase {
+  name: string;
+  cin: number;
+  cout: number;
+  h: number;
+  w: number;
+  k: number;
+  stride: number;
+  pad: "reflection" | "zero" | "replicate";
+  bias: boolean;
+  accumulate: boolean;
+  /** x is channels [1, 1 + cin) of a concat buffer this many channels wide. */
+  sliceOf?: number;
+  /** Explicit padding (the in-network Lanczos downsampler's even kernel). */
+  padding?: number;
+}
+
+type Check = (before: Arenas, after: Arenas) => void;
+const checks = new Map<string, Check>();
+
+function convCase(c: ConvCase): void {
+  const oh = oracle.convOutSize(c.h, c.k, c.stride, c.padding);
+  const ow = oracle.convOutSize(c.w, c.k, c.stride, c.padding);
+  const concat = view("act", c.sliceOf ?? c.cin, c.h, c.w);
+  const x: View = c.sliceOf ? { ...concat, offset: concat.offset + c.h * c.w, c: c.cin } : concat;
+  const y = view("act", c.cout, oh, ow, 3);
+  const dy = view("dact", c.cout, oh, ow, 5);
+  const dx = view("dact", c.cin, c.h, c.w);
+  const weight = param(c.cout * c.cin * c.k * c.k);
+  const bias = c.bias ? param(c.cout) : undefined;
+  const common = {
+    k: c.k,
+    stride: c.stride,
+    pad: c.pad,
+    ...(c.padding !== undefined ? { padding: c.padding } : {}),
+  } as const;
+  steps.push(
+    { kind: "conv", x, y, weight, ...(bias ? { bias } : {}), ...common },
+    { kind: "conv_bwd_data", dy, dx, weight, accumulate: c.accumulate, ...common },
+    { kind: "conv_bwd_weight", x, dy, weight, ...(bias ? { bias } : {}), ...common },
+  );
+  checks.set(c.name, (before, after) => {
+    const shape = (v: View) => ({ n: 1, c: v.c, h: v.h, w: v.w });
+    for (let b = 0; b < BATCH; b++) {
+      const xv = readFit(before, x, b);
+      const wv = paramOf(before, "param", weight, b);
+      const bv = bias ? paramOf(before, "param", bias, b) : undefined;
+      const fwd = oracle.conv2d(xv, shape(x), wv, c.cout, c.k, bv, c.stride, c.pad, c.padding);
+      assertClose(readFit(after, y, b), fwd.y, `${c.name} y (fit ${b})`);
+      const g = oracle.conv2dGrads(
+        xv,
+        shape(x),
+        wv,
+        c.cout,
+        c.k,
+        c.stride,
+        c.pad,
+        readFit(before, dy, b),
+        c.padding,
+      );
+      const dx0 = readFit(before, dx, b);
+      const dxExpected = c.accumulate ? g.dx.map((v, i) => v + dx0[i]!) : g.dx;
+      assertClose(readFit(after, dx, b), dxExpected, `${c.name} dx (fit ${b})`);
+      assertClose(paramOf(after, "grad", weight, b), g.dw, `${c.name} dw (fit ${b})`);
+      if (bias) assertClose(paramOf(after, "grad", bias, b), g.dbias, `${c.name} dbias (fit ${b})`);
+    }
+  });
+}
+
+// Channel counts ≥ GEMM_MIN_M (16) so every product takes the GEMM path; none a multiple of 4.
+convCase({
+  name: "3×3 reflection s1 odd 7×9, bias",
+  cin: 18,
+  cout: 17,
+  h: 7,
+  w: 9,
+  k: 3,
+  stride: 1,
+  pad: "reflection",
+  bias: true,
+  accumulate: false,
+});
+convCase({
+  name: "3×3 zero s2 odd 9×7, accumulate",
+  cin: 17,
+  cout: 19,
+  h: 9,
+  w: 7,
+  k: 3,
+  stride: 2,
+  pad: "zero",
+  bias: false,
+  accumulate: true,
+});
+convCase({
+  name: "3×3 replicate s2 5×6, bias, accumulate",
+  cin: 17,
+  cout: 17,
+  h: 5,
+  w: 6,
+  k: 3,
+  stride: 2,
+  pad: "replicate",
+  bias: true,
+  accumulate: true,
+});
+convCase({
+  name: "3×3 reflection s2 4×4 (every pixel at a border)",
+  cin: 17,
+  cout: 18,
+  h: 4,
+  w: 4,
+  k: 3,
+  stride: 2,
+  pad: "reflection",
+  bias: true,
+  accumulate: false,
+});
+convCase({
+  name: "1×1 on a concat channel slice, bias",
+  cin: 21,
+  cout: 17,
+  h: 5,
+  w: 3,
+  k: 1,
+  stride: 1,
+  pad: "zero",
+  bias: true,
+  accumulate: false,
+  sliceOf: 23,
+});
+convCase({
+  name: "5×5 reflection s1 6×7, accumulate",
+  cin: 17,
+  cout: 17,
+  h: 6,
+  w: 7,
+  k: 5,
+  stride: 1,
+  pad: "reflection",
+  bias: true,
+  accumulate: true,
+});
+// More than one tile along M (> 64 channels), N (> 64 pixels) and many K chunks.
+convCase({
+  name: "3×3 reflection s1 9×10 spanning tiles (70→66)",
+  cin: 70,
+  cout: 66,
+  h: 9,
+  w: 10,
+  k: 3,
+  stride: 1,
+  pad: "reflection",
+  bias: true,
+  accumulate: false,
+});
+convCase({
+  name: "8×8 replicate s2 padding 3 (in-net Lanczos ×2)",
+  cin: 16,
+  cout: 16,
+  h: 10,
+  w: 6,
+  k: 8,
+  stride: 2,
+  pad: "replicate",
+  bias: false,
+  accumulate: false,
+  padding: 3,
+});
+
+const plan = planOf(steps);
+
+function randomArenas(seed: number): Arenas {
+  return Object.fromEntries(
+    ARENAS.map((a, i) => [a, oracle.randomArray(Math.max(4, plan.arenaSizes[a]), seed + i)]),
+  ) as Arenas;
+}
+
+const trainer = await createWebGpuTrainer(plan, { tuning: "hardware" });
+const before = randomArenas(300);
+for (const a of ARENAS) trainer.writeArena(a, before[a].subarray(0, plan.arenaSizes[a]));
+trainer.run(1);
+const after = {} as Arenas;
+for (const a of ARENAS) after[a] = await trainer.readArena(a);
+trainer.dispose();
+
+for (const [name, check] of checks) {
+  Deno.test(`webgpu hardware conv gemm ${name} matches the tfjs oracle`, () =>
+    check(before, after));
+}
+
+Deno.test("webgpu hardware tuning runs every conv product of the cases as a GEMM", () => {
+  for (const step of steps) {
+    const labels = kernelsForStep(plan, step, HARDWARE_TUNING).map((k) => k.label);
+    assert.ok(labels.some((l) => l.includes("gemm")), `${step.kind}: ${labels.join(", ")}`);
+    const software = kernelsForStep(plan, step, SOFTWARE_TUNING).map((k) => k.label);
+    assert.ok(!software.some((l) => l.includes("gemm")), `${step.kind}: ${software.join(", ")}`);
+  }
+});
+
+Deno.test("webgpu hardware conv gemm: layers of different sizes share one source per product", () => {
+  const convAt = (cin: number, cout: number, h: number, w: number, offset: number): Step => ({
+    kind: "conv",
+    x: { arena: "act", offset, batchStride: cin * h * w, c: cin, h, w },
+    y: { arena: "dact", offset, batchStride: cout * h * w + 7, c: cout, h, w },
+    weight: { offset: 0, size: cout * cin * 9 },
+    bias: { offset: cout * cin * 9, size: cout },
+    k: 3,
+    stride: 1,
+    pad: "reflection",
+  });
+  const p = planOf([]);
+  const a = kernelsForStep(p, convAt(132, 128, 64, 64, 0), HARDWARE_TUNING);
+  const b = kernelsForStep(p, convAt(20, 17, 9, 11, 4096), HARDWARE_TUNING);
+  assert.equal(a.length, 1);
+  assert.equal(a[0]!.code, b[0]!.code);
+  assert.notDeepEqual(a[0]!.uniforms, b[0]!.uniforms);
+});
+
+Deno.test("webgpu hardware conv gemm leaves fewer than GEMM_MIN_M channels to the tiled kernels", () => {
+  const c = GEMM_MIN_M - 1;
+  const step: Step = {
+    kind: "conv",
+    x: { arena: "act", offset: 0, batchStride: 64 * 25, c: 64, h: 5, w: 5 },
+    y: { arena: "dact", offset: 0, batchStride: c * 25, c, h: 5, w: 5 },
+    weight: { offset: 0, size: c * 64 * 9 },
+    k: 3,
+    stride: 1,
+    pad: "zero",
+  };
+  const labels = kernelsForStep(planOf([]), step, HARDWARE_TUNING).map((k) => k.label);
+  assert.ok(labels.every((l) => !l.includes("gemm")), labels.join(", "));
+});
