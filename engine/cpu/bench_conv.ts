@@ -6,7 +6,7 @@
  * Winograd F(2×2, 3×3) schedules, by wall time and by the process's CPU time.
  *
  * Not a test: timings on a shared machine are rough. Run:
- * `deno run -A engine/cpu/bench_conv.ts [size] [repeats]`
+ * `deno run -A engine/cpu/bench_conv.ts [size] [repeats] [cin] [cout]`
  *
  * @module
  */
@@ -16,7 +16,8 @@ import { createLocalKernels } from "./local.ts";
 
 const size = Number(Deno.args[0] ?? 64);
 const repeats = Number(Deno.args[1] ?? 10);
-const cin = 132, cout = 128, k = 3; // REFERENCE.md §1a: level-0 conv of the skip net
+// REFERENCE.md §1a: level-0 conv of the skip net, 132 → 128 (36 → 32 in the light variant).
+const cin = Number(Deno.args[2] ?? 132), cout = Number(Deno.args[3] ?? 128), k = 3;
 const hw = size * size;
 const x: View = { arena: "act", offset: 0, batchStride: cin * hw, c: cin, h: size, w: size };
 const y: View = {
