@@ -122,17 +122,17 @@ const CONV_CASES: ConvCase[] = [
   { batch: 1, cin: 12, cout: 17, h: 10, w: 10, k: 3, stride: 1, pad: "reflection", bias: true },
   // More pixels than one backward-weight chunk (1024): the chunks' partial sums add up.
   { batch: 1, cin: 2, cout: 3, h: 33, w: 40, k: 3, stride: 1, pad: "zero", bias: true },
-  // Winograd (policy "always"): replicate, odd width, tile groups on both sides of a row end.
+  // Winograd (policies f2, f4): replicate, odd width, tile groups on both sides of a row end.
   { batch: 2, cin: 9, cout: 6, h: 11, w: 21, k: 3, stride: 1, pad: "replicate", bias: true },
   // Winograd: more input channels than one thread's group of 8, even sizes, full fast paths.
   { batch: 1, cin: 20, cout: 13, h: 16, w: 24, k: 3, stride: 1, pad: "reflection", bias: false },
 ];
 
 /**
- * The conv kernels are tested on both schedules: im2col GEMMs only, and Winograd F(2×2, 3×3)
- * for every 3×3 stride-1 conv (the "auto" policy uses it only on large planes).
+ * The conv kernels are tested on three schedules: im2col GEMMs only, and Winograd F(2×2, 3×3)
+ * or F(4×4, 3×3) for every 3×3 stride-1 conv (the "auto" policy uses them on large planes).
  */
-const WINOGRAD_POLICIES: WinogradPolicy[] = ["never", "always"];
+const WINOGRAD_POLICIES: WinogradPolicy[] = ["never", "f2", "f4"];
 
 /**
  * Lays out a conv case: x is a channel slice (offset 3 channels into a 2-channel-wider buffer),

@@ -3,7 +3,7 @@
  * dominant layer, the full-resolution 3×3 conv 132 → 128 with reflection padding
  * (REFERENCE.md §1a: 51% of the forward cost), at 64² by default. Prints GFLOP/s (2 FLOP per
  * multiply-add) of the forward, backward-data and backward-weight kernels, im2col GEMM and
- * Winograd F(2×2, 3×3) schedules, by wall time and by the process's CPU time.
+ * Winograd F(2×2, 3×3) / F(4×4, 3×3) schedules, by wall time and by the process's CPU time.
  *
  * Not a test: timings on a shared machine are rough. Run:
  * `deno run -A engine/cpu/bench_conv.ts [size] [repeats] [cin] [cout]`
@@ -71,7 +71,7 @@ console.log(
   `conv 3×3 ${cin}→${cout} at ${size}², one thread, ${(flops / 1e9).toFixed(2)} GFLOP each ` +
     "(direct-conv FLOPs: Winograd's GFLOP/s are effective rates)",
 );
-for (const winograd of ["never", "always"] as const) {
+for (const winograd of ["never", "f2", "f4"] as const) {
   const kernels = await createLocalKernels(plan, 1, { winograd });
   for (const a of ["act", "dact", "param"] as const) {
     const arena = kernels.arenas[a];
@@ -87,7 +87,7 @@ for (const winograd of ["never", "always"] as const) {
     const c1 = process.cpuUsage(c0);
     // CPU time of this (single-threaded) process: steadier than wall time on a shared machine.
     const cpuMs = (c1.user + c1.system) / 1000 / repeats;
-    const name = `${s.kind} ${winograd === "always" ? "winograd" : "im2col"}`;
+    const name = `${s.kind} ${winograd === "never" ? "im2col" : `winograd ${winograd}`}`;
     console.log(
       `${name.padEnd(26)} wall ${ms.toFixed(2).padStart(8)} ms ${
         (flops / ms / 1e6).toFixed(1).padStart(6)

@@ -32,7 +32,7 @@ export interface LocalKernels {
 
 /**
  * Instantiates the kernels for a plan on this thread; `threads` shares are run in turn.
- * `options` picks kernel variants (e.g. `{ winograd: "always" }` to test the Winograd convs).
+ * `options` picks kernel variants (e.g. `{ winograd: "f4" }` to test the Winograd F(4×4, 3×3) convs).
  */
 export async function createLocalKernels(
   plan: Plan,

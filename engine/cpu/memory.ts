@@ -59,11 +59,12 @@ const WINO_TILES = 32;
 const WINO_TILES_WEIGHT = 64;
 
 /**
- * When the 3×3 stride-1 convs run by Winograd F(2×2, 3×3) (assembly/winograd.ts) instead of
- * the im2col GEMM: `auto` where it pays (enough pixels and channels), `always` wherever the
- * geometry allows (tests reach its edge paths on tiny shapes), `never`.
+ * When the 3×3 stride-1 convs run by Winograd's minimal filtering instead of the im2col GEMM:
+ * `auto` where it pays (F(2×2, 3×3), assembly/winograd.ts, on mid-sized planes; F(4×4, 3×3),
+ * assembly/winograd4.ts, on large ones), `f2` / `f4` force that variant wherever the geometry
+ * allows (tests reach the edge paths on tiny shapes), `never` keeps the im2col GEMM.
  */
-export type WinogradPolicy = "auto" | "always" | "never";
+export type WinogradPolicy = "auto" | "never" | "f2" | "f4";
 
 /**
  * Smallest output plane and channel count for which `auto` picks Winograd: below, the blocks
@@ -71,6 +72,8 @@ export type WinogradPolicy = "auto" | "always" | "never";
  */
 export const WINOGRAD_MIN_PIXELS = 32 * 32;
 export const WINOGRAD_MIN_CHANNELS = 16;
+/** Smallest output plane for which `auto` picks F(4×4, 3×3) over F(2×2, 3×3). */
+export const WINOGRAD4_MIN_PIXELS = 64 * 64;
 
 type ConvStep = Extract<Step, { kind: "conv" | "conv_bwd_data" | "conv_bwd_weight" }>;
 
@@ -91,29 +94,38 @@ function winogradGeometry(step: ConvStep): boolean {
   return step.k === 3 && step.stride === 1 && (step.padding ?? 1) === 1;
 }
 
-/** Whether a conv step runs on the Winograd kernels under `policy`. */
-export function usesWinograd(step: Step, policy: WinogradPolicy = "auto"): boolean {
+/**
+ * The Winograd output tile a step runs with under `policy`: 2 (F(2×2, 3×3)), 4 (F(4×4, 3×3)),
+ * or 0 (the im2col GEMM, and every step that is not a conv).
+ */
+export function winogradTile(step: Step, policy: WinogradPolicy = "auto"): 0 | 2 | 4 {
   if (step.kind !== "conv" && step.kind !== "conv_bwd_data" && step.kind !== "conv_bwd_weight") {
-    return false;
+    return 0;
   }
-  if (policy === "never" || !winogradGeometry(step)) return false;
-  if (policy === "always") return true;
+  if (policy === "never" || !winogradGeometry(step)) return 0;
+  if (policy === "f2") return 2;
+  if (policy === "f4") return 4;
   const { cin, cout, h, w } = convShape(step);
-  return h * w >= WINOGRAD_MIN_PIXELS && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS;
+  if (h * w < WINOGRAD_MIN_PIXELS || Math.min(cin, cout) < WINOGRAD_MIN_CHANNELS) return 0;
+  return h * w >= WINOGRAD4_MIN_PIXELS ? 4 : 2;
 }
 
-/** Scratch bytes of the Winograd kernels (the largest of the three; see assembly/winograd.ts). */
+/**
+ * Scratch bytes of the Winograd kernels (the largest of the three, of both tile sizes; the
+ * layouts are in assembly/winograd.ts and assembly/winograd4.ts).
+ */
 function winogradScratchBytes(step: ConvStep): number {
   const { cin, cout, h, w } = convShape(step);
   const tables = 4 * 4 * (Math.max(h, w) + 8);
   const cin8 = Math.ceil(cin / 8) * 8;
   const t = WINO_TILES, tw = WINO_TILES_WEIGHT;
-  const regions = Math.max(
-    16 * (cout * cin + cin * t + 8 * t), // forward: U, V, M (≤ 8 rows)
-    16 * (cin * cout + cout * t + 8 * t), // backward data
-    16 * (cout * cin8 + cin8 * tw + cout * tw), // backward weight: dU, V, dYt
+  const elements = 36; // F(4×4, 3×3); F(2×2, 3×3) has 16 and a smaller tmp
+  const regions = elements * Math.max(
+    cout * cin + cin * t + 8 * t, // forward: U, V, M (≤ 8 rows)
+    cin * cout + cout * t + 8 * t, // backward data
+    cout * cin8 + cin8 * tw + cout * tw, // backward weight: dU, V, dYt
   );
-  return tables + 4 * regions + 4 * 64 + 2048;
+  return tables + 4 * regions + 4 * 64 + 8192;
 }
 
 /** Scratch bytes one thread needs for the conv kernels of a step (0 for other kinds). */

@@ -7,7 +7,7 @@
  */
 import type { Activation } from "../../models/graph.ts";
 import type { Plan, StatsRef, Step, View } from "../plan.ts";
-import { type MemoryLayout, planSteps, usesWinograd, type WinogradPolicy } from "./memory.ts";
+import { type MemoryLayout, planSteps, type WinogradPolicy, winogradTile } from "./memory.ts";
 
 /** The kernel exports of kernels.wasm (all arguments are numbers: byte addresses, sizes). */
 export type Kernels = Record<string, (...args: number[]) => number | void>;
@@ -37,7 +37,7 @@ function kernel(k: Kernels, name: string): (...args: number[]) => number | void 
 
 /** Options of {@link scheduleSteps}. */
 export interface ScheduleOptions {
-  /** Which 3×3 stride-1 convs run by Winograd F(2×2, 3×3); default `auto`. */
+  /** Which 3×3 stride-1 convs run by Winograd, with which tile; default `auto`. */
   readonly winograd?: WinogradPolicy;
 }
 
@@ -70,15 +70,18 @@ export function scheduleSteps(
     c: { k: number; stride: number; pad: keyof typeof PAD_CODES; padding?: number },
   ) => [c.k, c.stride, PAD_CODES[c.pad], c.padding ?? (c.k - 1) >> 1] as const;
 
-  /** A 3×3 stride-1 padding-1 conv step on the Winograd kernels (h × w in and out). */
-  function winogradLaunch(s: Step): Launch {
+  /**
+   * A 3×3 stride-1 padding-1 conv step on the Winograd kernels (h × w in and out): `wino_*`
+   * (F(2×2, 3×3)) or `wino4_*` (F(4×4, 3×3)), which take the same arguments.
+   */
+  function winogradLaunch(s: Step, prefix: "wino" | "wino4"): Launch {
     const plane = (v: View) => [addr(v), v.batchStride, v.c, v.h, v.w] as const;
     const bare = (v: View) => [addr(v), v.batchStride, v.c] as const;
     let f: (...args: number[]) => number | void;
     let a: readonly number[];
     switch (s.kind) {
       case "conv":
-        f = kernel(k, "wino_fwd");
+        f = kernel(k, `${prefix}_fwd`);
         a = [
           ...plane(s.x),
           ...bare(s.y),
@@ -90,7 +93,7 @@ export function scheduleSteps(
         ];
         break;
       case "conv_bwd_data":
-        f = kernel(k, "wino_bwd_data");
+        f = kernel(k, `${prefix}_bwd_data`);
         a = [
           ...plane(s.dy),
           ...bare(s.dx),
@@ -102,7 +105,7 @@ export function scheduleSteps(
         ];
         break;
       case "conv_bwd_weight":
-        f = kernel(k, "wino_bwd_weight");
+        f = kernel(k, `${prefix}_bwd_weight`);
         a = [
           ...plane(s.x),
           ...bare(s.dy),
@@ -122,7 +125,8 @@ export function scheduleSteps(
   }
 
   return steps.map((s): Launch => {
-    if (usesWinograd(s, policy)) return winogradLaunch(s);
+    const tile = winogradTile(s, policy);
+    if (tile !== 0) return winogradLaunch(s, tile === 4 ? "wino4" : "wino");
     switch (s.kind) {
       case "conv": {
         const f = kernel(k, "conv_fwd");

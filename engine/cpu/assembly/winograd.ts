@@ -24,14 +24,14 @@ const MR: i32 = 6;
 
 // @ts-ignore: decorator
 @inline
-function align64(a: usize): usize {
+export function align64(a: usize): usize {
   return (a + 63) & ~(<usize> 63);
 }
 
 /** Scratch regions: [tables, A, B, C, tmp]; sizes in floats. */
 // @ts-ignore: decorator
 @inline
-function tableLen(h: i32, w: i32): i32 {
+export function tableLen(h: i32, w: i32): i32 {
   return max(h, w) + 8;
 }
 
@@ -464,12 +464,12 @@ function winoRun(
 }
 
 /** Fills a table: tab[i] for i < n = padIndex(i - off, size, mode) (zero mode: -1 outside). */
-function fillTable(tab: usize, n: i32, off: i32, size: i32, mode: i32): void {
+export function fillTable(tab: usize, n: i32, off: i32, size: i32, mode: i32): void {
   for (let i = 0; i < n; i++) store<i32>(tab + f4(i), padIndex(i - off, size, mode));
 }
 
 /** Fills a table with the identity below `size` and -1 from there on. */
-function fillClip(tab: usize, n: i32, off: i32, size: i32): void {
+export function fillClip(tab: usize, n: i32, off: i32, size: i32): void {
   for (let i = 0; i < n; i++) {
     const j = i - off;
     store<i32>(tab + f4(i), j >= 0 && j < size ? j : -1);
