@@ -288,20 +288,27 @@ Deno.test("webgpu hardware tuning runs every conv product of the cases as a GEMM
   }
 });
 
-Deno.test("webgpu hardware conv gemm: layers of different sizes share one source per product", () => {
-  const convAt = (cin: number, cout: number, h: number, w: number, offset: number): Step => ({
+Deno.test("webgpu hardware conv gemm: layers of other sizes, padding and bias share one source", () => {
+  const convAt = (
+    cin: number,
+    cout: number,
+    h: number,
+    w: number,
+    pad: "reflection" | "zero",
+    offset: number,
+  ): Step => ({
     kind: "conv",
     x: { arena: "act", offset, batchStride: cin * h * w, c: cin, h, w },
     y: { arena: "dact", offset, batchStride: cout * h * w + 7, c: cout, h, w },
     weight: { offset: 0, size: cout * cin * 9 },
-    bias: { offset: cout * cin * 9, size: cout },
+    ...(pad === "reflection" ? { bias: { offset: cout * cin * 9, size: cout } } : {}),
     k: 3,
     stride: 1,
-    pad: "reflection",
+    pad,
   });
   const p = planOf([]);
-  const a = kernelsForStep(p, convAt(132, 128, 64, 64, 0), HARDWARE_TUNING);
-  const b = kernelsForStep(p, convAt(20, 17, 9, 11, 4096), HARDWARE_TUNING);
+  const a = kernelsForStep(p, convAt(132, 128, 64, 64, "reflection", 0), HARDWARE_TUNING);
+  const b = kernelsForStep(p, convAt(20, 17, 9, 11, "zero", 4096), HARDWARE_TUNING);
   assert.equal(a.length, 1);
   assert.equal(a[0]!.code, b[0]!.code);
   assert.notDeepEqual(a[0]!.uniforms, b[0]!.uniforms);

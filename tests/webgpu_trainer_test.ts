@@ -8,6 +8,7 @@ import { compilePlan, downsampleTerm } from "../engine/compile.ts";
 import type { DataTerm, Plan } from "../engine/plan.ts";
 import { createReferenceTrainer } from "../engine/reference.ts";
 import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
+import { HARDWARE_TUNING, kernelsForStep } from "../engine/webgpu/kernels.ts";
 import { skip } from "../models/skip.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
 
@@ -19,8 +20,16 @@ const net = skip({
   channelsSkip: [2, 2],
 });
 
-function planFor(dataTerm: DataTerm, earlyStopWindow?: number) {
-  return compilePlan(net, {
+// 16 channels (engine/webgpu/conv_gemm.ts GEMM_MIN_M) so the hardware tuning's GEMM convs run.
+const wideNet = skip({
+  inputChannels: 16,
+  outputChannels: 3,
+  channelsDown: [16, 16],
+  channelsSkip: [4, 4],
+});
+
+function planFor(dataTerm: DataTerm, earlyStopWindow?: number, model = net) {
+  return compilePlan(model, {
     batch: 2,
     height: SIZE,
     width: SIZE,
@@ -69,12 +78,25 @@ for (
       undefined,
       "software",
     ],
-    // The GPU sizing (wider reductions, more weight-gradient splits) checked here on llvmpipe.
-    ["denoising, hardware kernel sizing", { kind: "identity" }, undefined, "hardware"],
+    // The GPU sizing (GEMM convs, wider reductions) checked here on llvmpipe.
+    [
+      "denoising, hardware kernel sizing and GEMM convs",
+      { kind: "identity" },
+      undefined,
+      "hardware",
+    ],
   ] as const
 ) {
   Deno.test(`webgpu trainer follows the reference trainer for 3 steps: ${name}`, async () => {
-    const plan = planFor(term as DataTerm, window);
+    const plan = planFor(term as DataTerm, window, tuning === "hardware" ? wideNet : net);
+    if (tuning === "hardware") {
+      const steps = [...plan.forward, ...plan.backward];
+      const labels = steps.flatMap((s) => kernelsForStep(plan, s, HARDWARE_TUNING))
+        .map((k) => k.label);
+      for (const kind of ["conv gemm", "conv_bwd_data gemm", "conv_bwd_weight gemm"]) {
+        assert.ok(labels.some((l) => l.startsWith(kind)), `no "${kind}" kernel in the plan`);
+      }
+    }
     const gpu = await createWebGpuTrainer(plan, { tuning });
     const ref = await createReferenceTrainer(plan);
     try {

@@ -46,9 +46,10 @@ async function timeSteps(plan: Plan, label: string, flops: number): Promise<void
   const t0 = performance.now();
   const trainer = await createWebGpuTrainer(plan, options);
   const created = performance.now();
-  trainer.run(1); // warm-up
+  trainer.run(1); // warm-up (llvmpipe compiles the shaders at their first dispatch)
   await trainer.readScalars();
   const t1 = performance.now();
+  const first = (t1 - created) / 1000;
   trainer.run(iters);
   await trainer.readScalars();
   const seconds = (performance.now() - t1) / 1000 / iters;
@@ -59,7 +60,7 @@ async function timeSteps(plan: Plan, label: string, flops: number): Promise<void
       `create ${((created - t0) / 1000).toFixed(2)} s (pipelines ${
         trainer.compileSeconds.toFixed(2)
       } s, ` +
-      `${trainer.pipelineCount} distinct); ${trainer.adapter}`,
+      `${trainer.pipelineCount} distinct); first run ${first.toFixed(2)} s; ${trainer.adapter}`,
   );
   trainer.dispose();
 }

@@ -15,9 +15,9 @@
  *   more column of ones for the bias (M = cout, N = cin·k² + 1, K = output pixels), K split
  *   over workgroups into scratch, then a reduce kernel.
  *
- * Sizes, offsets and batch strides come from the kernel's uniform table; only k, stride,
- * padding, the padding mode, bias and accumulate (and the arenas bound) are in the WGSL, so a
- * handful of pipelines serve every conv layer of a network.
+ * Sizes, offsets, batch strides, the padding (amount and mode), bias and accumulate come from
+ * the kernel's uniform table; only k and the stride (constant divisors in the gathers) and the
+ * arenas bound are in the WGSL, so a handful of pipelines serve every conv layer of a network.
  *
  * @module
  */
@@ -187,21 +187,31 @@ function gemmDispatch(op: string, m: number, n: number, z: number): [number, num
 }
 
 /**
- * WGSL reading input pixel (iy, ix) of channel `ci` through padding `pad` into `dst`;
- * zero padding leaves `dst` alone outside the image.
+ * WGSL reading input pixel (iy, ix) of a channel through the padding map into `dst`: `gZero`
+ * (zero padding) leaves `dst` alone outside the image, `gReflect` picks reflection over
+ * replicate (both uniform, so one pipeline serves every padding mode).
  */
-function gatherPadded(
-  pad: Pad,
-  X: string,
-  dst: string,
-  at: (row: string, col: string) => string,
-): string {
-  if (pad === "zero") {
-    return `        if (iy >= 0 && iy < gH && ix >= 0 && ix < gW) { ${dst} = ${X}[${
-      at("iy", "ix")
-    }]; }`;
-  }
-  return `        ${dst} = ${X}[${at(`pad_${pad}(iy, gH)`, `pad_${pad}(ix, gW)`)}];`;
+function gatherPadded(X: string, dst: string, at: (row: string, col: string) => string): string {
+  return `        if (gZero == 0 || (iy >= 0 && iy < gH && ix >= 0 && ix < gW)) {
+          let ry = select(pad_replicate(iy, gH), pad_reflection(iy, gH), gReflect != 0);
+          let rx = select(pad_replicate(ix, gW), pad_reflection(ix, gW), gReflect != 0);
+          ${dst} = ${X}[${at("ry", "rx")}];
+        }`;
+}
+
+/** Uniform-table entries of the padding: `gP` (amount), `gZero`, `gReflect` (flags). */
+function padSizes(kb: KernelBuilder, pad: Pad, p: number): string {
+  return `  let gP = ${kb.size(p)};
+  let gZero = ${kb.size(pad === "zero" ? 1 : 0)};
+  let gReflect = ${kb.size(pad === "reflection" ? 1 : 0)};`;
+}
+
+/**
+ * Where a parameter tensor of fit `b` starts, as WGSL. `param` and `grad` are bound whole, so
+ * the offset is a plain table entry (a fresh slot: an absent bias must not change the source).
+ */
+function paramAt(kb: KernelBuilder, plan: Plan, offset: number): string {
+  return `b * ${plan.paramsPerFit} + ${kb.size(offset)}`;
 }
 
 /** Input sizes common to the forward and backward-weight gathers of X̃. */
@@ -237,24 +247,25 @@ ${inputSizes(kb, x)}
   let kEnd = gK;
   let xb = ${kb.base(x)} + b * ${kb.size(x.batchStride)};
   let yb = ${kb.base(y, true)} + b * ${kb.size(y.batchStride)};
-  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};${
-    s.bias ? `\n  let bb = b * ${plan.paramsPerFit} + ${kb.off("param", s.bias.offset)};` : ""
-  }`;
+${padSizes(kb, s.pad, p)}
+  let wb = ${paramAt(kb, plan, s.weight.offset)};
+  let gBias = ${kb.size(s.bias ? 1 : 0)};
+  let bb = ${paramAt(kb, plan, (s.bias ?? s.weight).offset)};`;
   const bColumn = `  let oy = bn / gOW;
   let ox = bn % gOW;
-  let iy0 = oy * ${stride} - ${p};
-  let ix0 = ox * ${stride} - ${p};`;
+  let iy0 = oy * ${stride} - gP;
+  let ix0 = ox * ${stride} - gP;`;
   const loadB = `        let ci = bk / ${kk};
         let tap = bk % ${kk};
         let iy = iy0 + tap / ${k};
         let ix = ix0 + tap % ${k};
-${gatherPadded(s.pad, X, "vb", (r, c) => `xb + ci * gHW + ${r} * gW + ${c}`)}`;
+${gatherPadded(X, "vb", (r, c) => `xb + ci * gHW + ${r} * gW + ${c}`)}`;
   const code = gemmKernel({
     setup,
     bColumn,
     loadA: `        va = ${P}[wb + am * gK + ak];`,
     loadB,
-    ...(s.bias ? { init: (m: string) => `${P}[bb + ${m}]` } : {}),
+    init: (m: string) => `select(0.0, ${P}[bb + ${m}], gBias != 0)`,
     store: (m, n, v) => `${Y}[yb + ${m} * gN + ${n}] = ${v};`,
   });
   return kb.finish(
@@ -293,10 +304,12 @@ export function gemmConvBwdData(
   let kEnd = gK;
   let db = ${kb.base(dy)} + b * ${kb.size(dy.batchStride)};
   let xb = ${kb.base(dx, true)} + b * ${kb.size(dx.batchStride)};
-  let wb = b * ${plan.paramsPerFit} + ${kb.off("param", s.weight.offset)};`;
+  let gP = ${kb.size(p)};
+  let gAccumulate = ${kb.size(s.accumulate ? 1 : 0)};
+  let wb = ${paramAt(kb, plan, s.weight.offset)};`;
   // Padded coordinates of the input pixel this invocation stages B for.
-  const bColumn = `  let qy = bn / gW + ${p};
-  let qx = bn % gW + ${p};`;
+  const bColumn = `  let qy = bn / gW + gP;
+  let qx = bn % gW + gP;`;
   const onGrid = (t: string, n: string) =>
     stride === 1
       ? `${t} >= 0 && ${t} < ${n}`
@@ -316,7 +329,7 @@ export function gemmConvBwdData(
     loadB,
     store: (m, n, v) => {
       const dst = `${DX}[xb + ${m} * gN + ${n}]`;
-      return s.accumulate ? `${dst} = ${dst} + ${v};` : `${dst} = ${v};`;
+      return `if (gAccumulate != 0) { ${dst} = ${dst} + ${v}; } else { ${dst} = ${v}; }`;
     },
   });
   return kb.finish(
@@ -370,25 +383,27 @@ ${inputSizes(kb, x)}
   let kEnd = min(kBegin + ${kb.size(chunk)}, gPix);
   let xb = ${kb.base(x)} + b * ${kb.size(x.batchStride)};
   let db = ${kb.base(dy)} + b * ${kb.size(dy.batchStride)};
-  let sb = (b * gSplits + split) * gNWB;`;
+  let sb = (b * gSplits + split) * gNWB;
+${padSizes(kb, s.pad, p)}`;
     const bColumn = `  let ci = bn / ${kk};
   let tap = bn % ${kk};
-  let ky = tap / ${k} - ${p};
-  let kx = tap % ${k} - ${p};
+  let ky = tap / ${k} - gP;
+  let kx = tap % ${k} - gP;
   let cb = xb + min(ci, ${kb.size(x.c)} - 1) * gHW;`;
-    const gather = gatherPadded(s.pad, X, "vb", (r, c) => `cb + ${r} * gW + ${c}`);
+    const gather = gatherPadded(X, "vb", (r, c) => `cb + ${r} * gW + ${c}`);
     const loadB = `        let iy = (bk / gOW) * ${stride} + ky;
         let ix = (bk % gOW) * ${stride} + kx;
-${s.bias ? `        if (bn == gNK) { vb = 1.0; } else {\n${gather}\n        }` : gather}`;
+        if (bn == gNK) { vb = 1.0; } else {
+${gather}
+        }`;
     const code = gemmKernel({
       setup,
       bColumn,
       loadA: `        va = ${DY}[db + am * gPix + ak];`,
       loadB,
+      // Column gNK (present only with a bias) is the bias gradient, stored after the weights.
       store: (m, col, v) =>
-        s.bias
-          ? `${S}[sb + select(${m} * gNK + ${col}, ${nw} + ${m}, ${col} == gNK)] = ${v};`
-          : `${S}[sb + ${m} * gNK + ${col}] = ${v};`,
+        `${S}[sb + select(${m} * gNK + ${col}, gM * gNK + ${m}, ${col} == gNK)] = ${v};`,
     });
     kernels.push(kb.finish(
       `conv_bwd_weight gemm ${x.c}→${cout} k${k} s${stride} ${s.pad} ${x.h}×${x.w} (${splits} splits)`,
@@ -406,9 +421,6 @@ ${s.bias ? `        if (bn == gNK) { vb = 1.0; } else {\n${gather}\n        }` :
     const groups = Math.ceil(nwb / width);
     const rows = Math.ceil(groups / 65535);
     const cols = Math.ceil(groups / rows);
-    const biasStore = s.bias
-      ? ` else { ${G}[gb + ${kb.off("grad", s.bias.offset)} + r - gNW] = acc; }`
-      : "";
     kernels.push(kb.finish(
       `conv_bwd_weight gemm reduce ${nwb}×${splits}`,
       `@compute @workgroup_size(${width})
@@ -421,8 +433,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = i32(gid.z);
   var acc = 0.0;
   for (var c = 0; c < gSplits; c++) { acc = acc + ${S}[(b * gSplits + c) * gNWB + r]; }
-  let gb = b * ${plan.paramsPerFit};
-  if (r < gNW) { ${G}[gb + ${kb.off("grad", s.weight.offset)} + r] = acc; }${biasStore}
+  if (r < gNW) {
+    ${G}[${paramAt(kb, plan, s.weight.offset)} + r] = acc;
+  } else {
+    ${G}[${paramAt(kb, plan, (s.bias ?? s.weight).offset)} + r - gNW] = acc;
+  }
 }`,
       [cols, rows, plan.batch],
     ));
