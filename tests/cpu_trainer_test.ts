@@ -98,6 +98,29 @@ Deno.test("createCpuTrainer() follows the reference executor for 3 steps (SR + m
   }
 });
 
+Deno.test("createCpuTrainer() with Winograd F(2×2) and F(4×4) convs on 2 workers follows the reference executor", async () => {
+  const plan = compilePlan(SR_NET(), SR_OPTIONS);
+  for (const winograd of ["f2", "f4"] as const) {
+    const ref = new ReferenceTrainer(plan);
+    const cpu = await createCpuTrainer(plan, { threads: 2, winograd });
+    try {
+      for (const t of [ref, cpu]) {
+        await t.reset([3, 4]);
+        uploadAll(t, plan);
+        t.setNoiseSeeds([7, 8]);
+      }
+      ref.run(3);
+      cpu.run(3);
+      const [a, b] = [await ref.readScalars(), await cpu.readScalars()];
+      assert.ok(maxAbsDiff(a.loss, b.loss) < 1e-4 * Math.max(...a.loss), `${winograd}: loss`);
+      const diff = maxAbsDiff(await ref.read("output"), await cpu.read("output"));
+      assert.ok(diff < 1e-3, `${winograd}: output differs by ${diff}`);
+    } finally {
+      cpu.dispose();
+    }
+  }
+});
+
 Deno.test("createCpuTrainer() follows the reference executor with in-net Lanczos and max-pool downsampling", async () => {
   for (const downsampleMode of ["lanczos2", "max"] as const) {
     const plan = compilePlan(

@@ -26,18 +26,31 @@
 import type { StepScalars, Trainer } from "../backend.ts";
 import { initParams } from "../init.ts";
 import type { Plan, View } from "../plan.ts";
-import { CTL_STEP, layoutMemory, type MemoryLayout, planSteps } from "./memory.ts";
+import {
+  CTL_STEP,
+  layoutMemory,
+  type MemoryLayout,
+  planSteps,
+  type WinogradPolicy,
+} from "./memory.ts";
 import { loadKernelModule } from "./wasm.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 
 export type { StepScalars, Trainer } from "../backend.ts";
 export type * from "../plan.ts";
 export type { Activation } from "../../models/graph.ts";
+export type { WinogradPolicy } from "./memory.ts";
 
 /** Options of {@link createCpuTrainer}. */
 export interface CpuTrainerOptions {
   /** Worker threads; default `navigator.hardwareConcurrency`. */
   readonly threads?: number;
+  /**
+   * Which 3×3 stride-1 convs run by Winograd F(2×2, 3×3) or F(4×4, 3×3) instead of the im2col
+   * GEMM; default `auto` (the faster one per layer size). Changes speed and float32 rounding
+   * only.
+   */
+  readonly winograd?: WinogradPolicy;
 }
 
 const WASM_PAGE = 65536;
@@ -342,7 +355,16 @@ export async function createCpuTrainer(
             e.preventDefault();
             reject(new Error(`engine/cpu: worker ${tid} failed to start: ${e.message}`));
           };
-          const msg: ToWorker = { kind: "init", memory, module, plan, layout, tid, threads };
+          const msg: ToWorker = {
+            kind: "init",
+            memory,
+            module,
+            plan,
+            layout,
+            tid,
+            threads,
+            winograd: options.winograd ?? "auto",
+          };
           w.postMessage(msg);
         });
       }),

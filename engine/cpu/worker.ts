@@ -14,6 +14,7 @@ import {
   CTL_FAILED,
   CTL_STEP,
   type MemoryLayout,
+  type WinogradPolicy,
 } from "./memory.ts";
 import { barriersBefore, type Kernels, type Launch, scheduleSteps } from "./schedule.ts";
 
@@ -27,6 +28,8 @@ export type ToWorker =
     readonly layout: MemoryLayout;
     readonly tid: number;
     readonly threads: number;
+    /** Which 3×3 convs run by Winograd (see CpuTrainerOptions). */
+    readonly winograd: WinogradPolicy;
   }
   /** Run `count` training steps, or (evaluate) one noise-free forward pass. */
   | { readonly kind: "run"; readonly count: number; readonly evaluate: boolean };
@@ -83,12 +86,13 @@ async function init(msg: Extract<ToWorker, { kind: "init" }>): Promise<void> {
   ctl = new Int32Array(msg.memory.buffer, msg.layout.control, 64);
   const { plan, layout } = msg;
   const steps = [...plan.forward, ...plan.loss, ...plan.backward, ...plan.update];
-  train = scheduleSteps(plan, steps, layout, kernels);
+  const options = { winograd: msg.winograd };
+  train = scheduleSteps(plan, steps, layout, kernels, options);
   trainWaits = barriersBefore(plan, steps);
   // A noise-free evaluation: forward[0] is input_noise; run it with std 0 (a copy of z0).
   const [noise, ...rest] = plan.forward;
   const copy = noise && noise.kind === "input_noise" ? [{ ...noise, std: 0 }] : [];
-  evaluate = scheduleSteps(plan, [...copy, ...rest], layout, kernels);
+  evaluate = scheduleSteps(plan, [...copy, ...rest], layout, kernels, options);
   evaluateWaits = barriersBefore(plan, [...copy, ...rest]);
 }
 
