@@ -16,24 +16,12 @@ sizes=("${@:-512}")
 out=${OUT:-/tmp/bench-out}
 mkdir -p "$out"
 
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-# The NVIDIA Vulkan ICD is mounted here on the device image (device README).
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-
-# xz may be missing on the image; Python's lzma always is there.
-unxz_to() { python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
-unxz_to .deno-bin/deno.xz /tmp/deno && chmod +x /tmp/deno
-unxz_to .deno-bin/deno-dir.tar.xz /tmp/deno-dir.tar
-mkdir -p /tmp/deno-dir && tar -C /tmp/deno-dir -xf /tmp/deno-dir.tar
-export DENO_DIR=/tmp/deno-dir DENO_NO_UPDATE_CHECK=1
-/tmp/deno --version | head -n 1
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader || true
+# The Vulkan loader, the NVIDIA ICD, Deno and its DENO_DIR (shared with device_quality.sh).
+source bench/device_env.sh
 
 for s in "${sizes[@]}"; do
   echo "== dipline webgpu ${s}²"
-  /tmp/deno run -A --cached-only cli.ts bench --engine webgpu --size "$s" --json | tee "$out/dipline-webgpu-$s.json"
+  "$DENO" run -A --cached-only cli.ts bench --engine webgpu --size "$s" --json | tee "$out/dipline-webgpu-$s.json"
   echo "== torch cuda ${s}² (tf32)"
   python3 bench/torch_dip.py --device cuda --size "$s" --json | tee "$out/torch-cuda-$s.json"
   echo "== torch cuda ${s}² (fp32)"
@@ -42,6 +30,6 @@ done
 
 if [ "$cpu" = 1 ]; then
   echo "== side by side on $(nproc) cores: dipline cpu vs torch-cpu"
-  /tmp/deno run -A --cached-only bench/side_by_side.ts --engine cpu --torch-device cpu \
+  "$DENO" run -A --cached-only bench/side_by_side.ts --engine cpu --torch-device cpu \
     --threads "$(nproc)" --json | tee "$out/side-by-side-cpu.json"
 fi

@@ -61,7 +61,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { channelsOverride } from "../cli/fit_common.ts";
@@ -140,6 +140,8 @@ interface Row {
   msPerStep: number;
   torchMsPerStep?: number;
   iterations: number;
+  /** Why the image was not fitted (the budget ran out); ours is then NaN. */
+  skipped?: string;
 }
 
 /** One fit of `--early-stop`. */
@@ -284,6 +286,155 @@ export function earlyStopVerdict(
   return { fits: fits.length, stopped, meanGap, maxGap, met, line };
 }
 
+/** Issue 5's last target: dipline's mean PSNR per set within this many dB of the paper's. */
+export const PAPER_TOLERANCE_DB = 0.3;
+
+/** Issue 5 (full protocol) for one set of one task. */
+export interface PaperVerdict {
+  /** The task. */
+  readonly task: string;
+  /** The image set (color, set5, set14, gray50). */
+  readonly set: string;
+  /** Images of the set with a PSNR of ours and a paper anchor. */
+  readonly images: number;
+  /** Images the set has (anchors.csv). */
+  readonly expected: number;
+  /** Mean of ours over those images (dB). */
+  readonly ours: number;
+  /** Mean of the paper anchors over the same images (dB). */
+  readonly paper: number;
+  /** ours − paper (dB). */
+  readonly diff: number;
+  /** |diff| ≤ the tolerance over every image of the set. */
+  readonly met: boolean;
+  /** One line saying all that. */
+  readonly line: string;
+}
+
+/** What {@link paperVerdicts} reads of one row. */
+export interface PaperScore {
+  /** The task. */
+  readonly task: string;
+  /** The image set. */
+  readonly set: string;
+  /** Our PSNR (mean over seeds); NaN or absent when the image was skipped. */
+  readonly ours?: number;
+  /** The paper anchor of the image. */
+  readonly paper?: number;
+}
+
+/**
+ * The paper comparison per task and set: the mean of ours against the mean of the anchors over
+ * the same images, met when within `tolerance` and every image of the set (`expected`, keyed
+ * `task/set`) was scored; a partial set is reported but never met. Sets with no scored image
+ * get no verdict.
+ */
+export function paperVerdicts(
+  rows: readonly PaperScore[],
+  expected: Readonly<Record<string, number>>,
+  tolerance: number = PAPER_TOLERANCE_DB,
+): PaperVerdict[] {
+  const keys = [...new Set(rows.map((r) => `${r.task}/${r.set}`))];
+  const verdicts: PaperVerdict[] = [];
+  for (const key of keys) {
+    const [task, set] = key.split("/") as [string, string];
+    const scored = rows.filter((r) =>
+      r.task === task && r.set === set && r.ours !== undefined && Number.isFinite(r.ours) &&
+      r.paper !== undefined && Number.isFinite(r.paper)
+    );
+    if (scored.length === 0) continue;
+    const total = expected[key] ?? scored.length;
+    const ours = meanOf(scored.map((r) => r.ours!));
+    const paper = meanOf(scored.map((r) => r.paper!));
+    const diff = ours - paper;
+    const close = Math.abs(diff) <= tolerance;
+    const complete = scored.length >= total;
+    const met = close && complete;
+    const line = `${task} ${set}: ours ${ours.toFixed(2)} dB, paper ${paper.toFixed(2)} dB over ` +
+      `${scored.length} of ${total} images: ours − paper ${
+        (diff > 0 ? "+" : "") + diff.toFixed(2)
+      } dB, ` +
+      (close ? "within" : "outside") + ` the ${tolerance} dB target` +
+      (complete ? "" : ` (partial: ${total - scored.length} images missing)`) +
+      ` — ${met ? "MET" : "NOT MET"}`;
+    verdicts.push({
+      task,
+      set,
+      images: scored.length,
+      expected: total,
+      ours,
+      paper,
+      diff,
+      met,
+      line,
+    });
+  }
+  return verdicts;
+}
+
+/**
+ * `--budget-s`: decides before each fit whether it can finish inside the budget, from the fits
+ * timed so far (seconds = setup + steps × output pixels × rate, with the largest setup and rate
+ * seen), and gives each fit a signal that aborts it at the budget's end should a prediction be
+ * wrong. Without a budget every fit may start.
+ */
+export class FitBudget {
+  readonly #seconds?: number;
+  readonly #now: () => number;
+  readonly #started: number;
+  #setup = 0;
+  #rate?: number;
+
+  /**
+   * @param seconds the budget, from now; undefined = none
+   * @param now a clock in milliseconds (tests pass their own)
+   */
+  constructor(seconds?: number, now: () => number = () => performance.now()) {
+    this.#seconds = seconds;
+    this.#now = now;
+    this.#started = now();
+  }
+
+  /** Seconds since the budget started. */
+  elapsed(): number {
+    return (this.#now() - this.#started) / 1000;
+  }
+
+  /** Predicted seconds of a fit; undefined before any fit was timed. */
+  predict(steps: number, pixels: number): number | undefined {
+    return this.#rate === undefined ? undefined : this.#setup + steps * pixels * this.#rate;
+  }
+
+  /** Why a fit of `steps` steps on `pixels` output pixels must not start, or undefined. */
+  refuse(steps: number, pixels: number): string | undefined {
+    if (this.#seconds === undefined) return undefined;
+    const left = this.#seconds - this.elapsed();
+    if (left <= 0) return `budget of ${this.#seconds} s spent`;
+    const need = this.predict(steps, pixels);
+    if (need !== undefined && need > left) {
+      return `predicted ${need.toFixed(0)} s, ${
+        left.toFixed(0)
+      } s of the ${this.#seconds} s budget left`;
+    }
+    return undefined;
+  }
+
+  /** Records a finished fit: its wall seconds, steps, output pixels and stepping ms per step. */
+  record(seconds: number, steps: number, pixels: number, msPerStep: number): void {
+    if (steps <= 0 || pixels <= 0) return;
+    const rate = msPerStep / 1000 / pixels;
+    this.#rate = Math.max(this.#rate ?? 0, rate);
+    this.#setup = Math.max(this.#setup, seconds - (steps * msPerStep) / 1000);
+  }
+
+  /** A signal that aborts at the budget's end (undefined without a budget). */
+  signal(): AbortSignal | undefined {
+    if (this.#seconds === undefined) return undefined;
+    const left = Math.max(0, this.#seconds - this.elapsed());
+    return AbortSignal.timeout(Math.ceil(left * 1000));
+  }
+}
+
 function centreCrop(image: Image, height: number, width: number): Image {
   const h = Math.min(height, image.height);
   const w = Math.min(width, image.width);
@@ -313,98 +464,177 @@ function score(task: Task, out: Image, clean: Image): number {
   return task === "sr" ? psnrY(out, clean, 4) : psnr(out, clean);
 }
 
-async function loadItems(
-  data: string,
-  tasks: Task[],
-  reduced: boolean,
-  only?: Set<string>,
-): Promise<Item[]> {
-  const anchors = new Map(
-    (await readCsv(join(data, "anchors.csv"))).map((
-      r,
-    ) => [`${r.task}/${r.image}`, Number(r.dip_psnr)]),
-  );
-  const shrink = (
-    image: Image,
-  ) => (reduced ? centreCrop(image, REDUCED.crop, REDUCED.crop) : image);
-  const items: Item[] = [];
-  const wanted = (name: string) => !only || only.has(name);
-  let nextNoiseSeed = 1;
+/** Where each benchmark file lies under the data folder (what `--stage` copies). */
+const FILES = {
+  anchors: "anchors.csv",
+  regions: join("dip-outputs", "sr-x4", "valid_region.csv"),
+  clean: (task: Task, set: string, name: string) =>
+    task === "denoise"
+      ? join("denoise-color", `${name}.png`)
+      : task === "sr"
+      ? join("sr", set, `${name}.png`)
+      : join("inpaint-gray50", `${name}.png`),
+  mask: (name: string) => join("inpaint-gray50", `${name}_mask.png`),
+  authors: (task: Task, set: string, name: string) =>
+    task === "denoise"
+      ? join("dip-outputs", "denoise-color-sigma25", `${name}.png`)
+      : task === "sr"
+      ? join("dip-outputs", "sr-x4", set, `${name}.png`)
+      : join("dip-outputs", "inpaint-gray50", `${name}.png`),
+};
+
+/** One benchmark image as anchors.csv and valid_region.csv list it, before anything is loaded. */
+interface Entry {
+  readonly task: Task;
+  readonly set: string;
+  readonly name: string;
+  readonly anchor?: number;
+  /** Denoising: the seed of the noise (the image's place among the denoising anchors). */
+  readonly noiseSeed?: number;
+  /** SR: the region DIP produced (top, left, height, width). */
+  readonly region?: readonly [number, number, number, number];
+}
+
+/** The benchmark images of `tasks` (all of them; `--only` filters later), in table order. */
+async function listEntries(data: string, tasks: readonly Task[]): Promise<Entry[]> {
+  const anchorRows = await readCsv(join(data, FILES.anchors));
+  const anchors = new Map(anchorRows.map((r) => [`${r.task}/${r.image}`, Number(r.dip_psnr)]));
+  const entries: Entry[] = [];
   if (tasks.includes("denoise")) {
-    for (const [key, anchor] of anchors) {
-      const [task, name] = key.split("/") as [string, string];
-      if (task !== "denoise_color_sigma25") continue;
-      // The noise seed is the image's place in anchors.csv, whatever --only selects.
-      const noiseSeed = nextNoiseSeed++;
-      if (!wanted(name)) continue;
-      const clean = shrink(await loadImage(join(data, "denoise-color", `${name}.png`)));
-      const authors = shrink(
-        await loadImage(join(data, "dip-outputs", "denoise-color-sigma25", `${name}.png`)),
-      );
-      // denoising notebook: σ = 25/255, clipped; seeded per image
-      items.push({
+    // The noise seed is the image's place in anchors.csv, whatever --only selects.
+    let noiseSeed = 1;
+    for (const r of anchorRows) {
+      if (r.task !== "denoise_color_sigma25") continue;
+      const name = r.image!;
+      entries.push({
         task: "denoise",
         set: "color",
         name,
-        clean,
-        observation: addGaussianNoise(clean, 25, noiseSeed),
-        authors,
-        anchor,
+        anchor: anchors.get(`${r.task}/${name}`),
+        noiseSeed: noiseSeed++,
       });
     }
   }
   if (tasks.includes("sr")) {
-    const regions = await readCsv(join(data, "dip-outputs", "sr-x4", "valid_region.csv"));
-    for (const r of regions) {
-      if (!wanted(r.image!)) continue;
-      const [top, left, height, width] = [r.top, r.left, r.height, r.width].map(Number) as [
-        number,
-        number,
-        number,
-        number,
-      ];
-      const gt = await loadImage(join(data, "sr", r.set!, `${r.image}.png`));
-      const out = await loadImage(join(data, "dip-outputs", "sr-x4", r.set!, `${r.image}.png`));
-      const clean = shrink(region(gt, top, left, height, width));
-      const authors = shrink(region(out, top, left, height, width));
-      items.push({
+    for (const r of await readCsv(join(data, FILES.regions))) {
+      const box = [r.top, r.left, r.height, r.width].map(Number);
+      if (box.length !== 4 || box.some((v) => !Number.isInteger(v) || v < 0)) {
+        throw new Error(
+          `quality: expected integer top,left,height,width in ${FILES.regions} for ${r.image} ` +
+            `but received ${JSON.stringify(r)}`,
+        );
+      }
+      entries.push({
         task: "sr",
         set: r.set!,
         name: r.image!,
-        clean,
-        observation: lanczosDownsample(clean, 4), // the notebook's LR: PIL ANTIALIAS ÷ 4
-        authors: authors.channels === clean.channels ? authors : undefined,
         anchor: anchors.get(`sr_x4_${r.set}/${r.image}`),
+        region: box as unknown as Entry["region"],
       });
     }
   }
   if (tasks.includes("inpaint")) {
-    for (const [key, anchor] of anchors) {
-      const [task, name] = key.split("/") as [string, string];
-      if (task !== "inpaint_gray50" || !wanted(name)) continue;
-      const clean = shrink(await loadImage(join(data, "inpaint-gray50", `${name}.png`)));
-      const mask = binaryMask(
-        shrink(await loadImage(join(data, "inpaint-gray50", `${name}_mask.png`))),
-      );
+    for (const r of anchorRows) {
+      if (r.task !== "inpaint_gray50") continue;
+      entries.push({ task: "inpaint", set: "gray50", name: r.image!, anchor: Number(r.dip_psnr) });
+    }
+  }
+  return entries;
+}
+
+/** The files (relative to the data folder) the entries read; the authors' outputs are optional. */
+function entryFiles(entries: readonly Entry[]): { needed: string[]; optional: string[] } {
+  const needed = new Set<string>([FILES.anchors]);
+  const optional: string[] = [];
+  for (const e of entries) {
+    if (e.task === "sr") needed.add(FILES.regions);
+    needed.add(FILES.clean(e.task, e.set, e.name));
+    if (e.task === "inpaint") needed.add(FILES.mask(e.name));
+    optional.push(FILES.authors(e.task, e.set, e.name));
+  }
+  return { needed: [...needed], optional };
+}
+
+/** Loads an image that may be absent (the authors' outputs are not staged for the device). */
+async function loadOptional(path: string): Promise<Image | undefined> {
+  try {
+    await Deno.stat(path);
+  } catch {
+    return undefined;
+  }
+  return await loadImage(path);
+}
+
+async function loadItems(
+  data: string,
+  entries: readonly Entry[],
+  reduced: boolean,
+): Promise<Item[]> {
+  const shrink = (image: Image) => reduced ? centreCrop(image, REDUCED.crop, REDUCED.crop) : image;
+  const items: Item[] = [];
+  for (const e of entries) {
+    const file = (path: string) => join(data, path);
+    if (e.task === "denoise") {
+      const clean = shrink(await loadImage(file(FILES.clean(e.task, e.set, e.name))));
+      const authors = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
+      // denoising notebook: σ = 25/255, clipped; seeded per image
+      items.push({
+        task: e.task,
+        set: e.set,
+        name: e.name,
+        clean,
+        observation: addGaussianNoise(clean, 25, e.noiseSeed!),
+        authors: authors && shrink(authors),
+        anchor: e.anchor,
+      });
+    } else if (e.task === "sr") {
+      const [top, left, height, width] = e.region!;
+      const gt = await loadImage(file(FILES.clean(e.task, e.set, e.name)));
+      if (top + height > gt.height || left + width > gt.width || gt.channels !== 3) {
+        throw new Error(
+          `quality: expected an RGB image of at least ${top + height}×${left + width} (the SR ` +
+            `region of ${FILES.regions}) in ${FILES.clean(e.task, e.set, e.name)} but received ` +
+            `${gt.channels}×${gt.height}×${gt.width}`,
+        );
+      }
+      const out = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
+      const clean = shrink(region(gt, top, left, height, width));
+      const authors = out && shrink(region(out, top, left, height, width));
+      items.push({
+        task: e.task,
+        set: e.set,
+        name: e.name,
+        clean,
+        observation: lanczosDownsample(clean, 4), // the notebook's LR: PIL ANTIALIAS ÷ 4
+        authors: authors?.channels === clean.channels ? authors : undefined,
+        anchor: e.anchor,
+      });
+    } else {
+      const clean = shrink(await loadImage(file(FILES.clean(e.task, e.set, e.name))));
+      const mask = binaryMask(shrink(await loadImage(file(FILES.mask(e.name)))));
+      if (mask.height !== clean.height || mask.width !== clean.width) {
+        throw new Error(
+          `quality: expected a ${clean.width}×${clean.height} mask in ${FILES.mask(e.name)} but ` +
+            `received ${mask.width}×${mask.height}`,
+        );
+      }
       const observation = makeImage(
         1,
         clean.height,
         clean.width,
         clean.data.map((v, i) => v * mask.data[i]!),
-        name,
+        e.name,
       );
-      const authors = shrink(
-        await loadImage(join(data, "dip-outputs", "inpaint-gray50", `${name}.png`)),
-      );
+      const authors = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
       items.push({
-        task: "inpaint",
-        set: "gray50",
-        name,
+        task: e.task,
+        set: e.set,
+        name: e.name,
         clean,
         observation,
         mask,
-        authors,
-        anchor,
+        authors: authors && shrink(authors),
+        anchor: e.anchor,
       });
     }
   }
@@ -530,7 +760,12 @@ function printColumns(lines: string[][]): void {
   for (const line of lines) console.log(line.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));
 }
 
-function printTable(rows: Row[], reduced: boolean, seeds: number): void {
+function printTable(
+  rows: Row[],
+  reduced: boolean,
+  seeds: number,
+  sizes: Readonly<Record<string, number>>,
+): void {
   const head = [
     "task",
     "set",
@@ -552,7 +787,7 @@ function printTable(rows: Row[], reduced: boolean, seeds: number): void {
       r.image,
       r.size,
       fmt(r.input),
-      fmt(r.ours),
+      r.skipped === undefined ? fmt(r.ours) : "skipped",
       fmt(r.torch),
       signed(r.diff),
       fmt(r.authors),
@@ -594,6 +829,20 @@ function printTable(rows: Row[], reduced: boolean, seeds: number): void {
           "the paper column is the whole image at full settings"
         : "full protocol: reference presets on whole images; paper = the authors' published outputs (anchors.csv)"),
   );
+  const skipped = rows.filter((r) => r.skipped !== undefined);
+  if (skipped.length > 0) {
+    console.log(
+      `\nskipped (not fitted): ${
+        skipped.map((r) => `${r.set}/${r.image} (${r.skipped})`).join("; ")
+      }`,
+    );
+  }
+  if (!reduced) {
+    console.log(
+      `\nissue 5 (full protocol): mean PSNR per set within ${PAPER_TOLERANCE_DB} dB of the paper`,
+    );
+    for (const v of paperVerdicts(rows, sizes)) console.log(v.line);
+  }
   const verdicts = torchVerdicts(rows);
   if (verdicts.length > 0) {
     console.log(
@@ -655,26 +904,309 @@ interface RunSettings {
   readonly out?: string;
   readonly json: boolean;
   readonly scratch: string;
+  /** `--budget-s`: fits that would not finish in time are skipped. */
+  readonly budget?: FitBudget;
+}
+
+/** Images per task/set (anchors.csv), the denominators of the paper verdicts. */
+function setSizes(entries: readonly Entry[]): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const e of entries) sizes[`${e.task}/${e.set}`] = (sizes[`${e.task}/${e.set}`] ?? 0) + 1;
+  return sizes;
+}
+
+/** What `--json` prints and `--json-out` writes for the comparison (and `--merge` reads). */
+export interface QualityReport {
+  /** The reduced protocol. */
+  readonly reduced: boolean;
+  /** The engine asked for. */
+  readonly engine?: string;
+  /** The fit seeds. */
+  readonly seeds: number[];
+  /** Images per task/set in anchors.csv. */
+  readonly setSizes: Record<string, number>;
+  /** One row per image, fitted or skipped. */
+  readonly rows: Row[];
+  /** Issue 5 (a), when torch ran. */
+  readonly verdicts: TorchVerdict[];
+  /** The paper comparison per set (full protocol only). */
+  readonly paperVerdicts: PaperVerdict[];
+  /** The images not fitted, per task, as `--only` lists for a later run. */
+  readonly skipped: { task: string; only: string }[];
+}
+
+function makeReport(
+  rows: Row[],
+  reduced: boolean,
+  seeds: readonly number[],
+  sizes: Readonly<Record<string, number>>,
+  engine?: string,
+): QualityReport {
+  const skipped: { task: string; only: string }[] = [];
+  for (const task of new Set(rows.filter((r) => r.skipped).map((r) => r.task))) {
+    const names = rows.filter((r) => r.task === task && r.skipped).map((r) => r.image);
+    skipped.push({ task, only: names.join(",") });
+  }
+  return {
+    reduced,
+    engine,
+    seeds: [...seeds],
+    setSizes: { ...sizes },
+    rows,
+    verdicts: torchVerdicts(rows),
+    paperVerdicts: reduced ? [] : paperVerdicts(rows, sizes),
+    skipped,
+  };
+}
+
+async function readReport(path: string): Promise<QualityReport> {
+  let report: Partial<QualityReport>;
+  try {
+    report = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new Error(`quality --merge: expected a JSON report in ${path} but could not read it`, {
+      cause: error,
+    });
+  }
+  if (!Array.isArray(report.rows) || !Array.isArray(report.seeds)) {
+    throw new Error(
+      `quality --merge: expected an object with rows and seeds (quality.ts --json) in ${path} ` +
+        `but received keys ${Object.keys(report).join(", ")}`,
+    );
+  }
+  // JSON has no NaN: JSON.stringify wrote null for the skipped rows' numbers.
+  for (const row of report.rows) {
+    for (const key of ["ours", "input", "msPerStep"] as const) {
+      if (row[key] === null) row[key] = Number.NaN;
+    }
+  }
+  return report as QualityReport;
+}
+
+/**
+ * Merges the reports of several slices into one: rows are keyed by task, set and image; a fitted
+ * row replaces a skipped one, and two fitted rows of one image pool their seeds (a seed present
+ * in both keeps the later value). The verdicts are recomputed over the merged rows.
+ *
+ * @throws {Error} when the reports mix the reduced and the full protocol
+ */
+export function mergeReports(reports: readonly QualityReport[]): QualityReport {
+  if (reports.length === 0) throw new Error("quality --merge: expected at least one report");
+  const reduced = reports[0]!.reduced;
+  if (reports.some((r) => r.reduced !== reduced)) {
+    throw new Error(
+      "quality --merge: expected reports of one protocol but received both reduced and full ones",
+    );
+  }
+  const sizes: Record<string, number> = {};
+  const rows = new Map<string, Row>();
+  for (const report of reports) {
+    for (const [key, n] of Object.entries(report.setSizes ?? {})) {
+      sizes[key] = Math.max(sizes[key] ?? 0, n);
+    }
+    for (const row of report.rows) {
+      const key = `${row.task}/${row.set}/${row.image}`;
+      const before = rows.get(key);
+      if (!before || before.skipped !== undefined) rows.set(key, { ...row });
+      else if (row.skipped === undefined) rows.set(key, poolSeeds(before, row));
+    }
+  }
+  const merged = [...rows.values()];
+  const seeds = [...new Set(merged.flatMap((r) => (r.skipped ? [] : r.seeds)))].sort((a, b) =>
+    a - b
+  );
+  const engines = [...new Set(reports.map((r) => r.engine).filter((e) => e !== undefined))];
+  return makeReport(merged, reduced, seeds, sizes, engines.join(","));
+}
+
+/** One image's row from two fitted rows: the per-seed values pooled by seed. */
+function poolSeeds(a: Row, b: Row): Row {
+  const pool = (rowA: Row, rowB: Row, pick: (r: Row) => number[] | undefined) => {
+    const bySeed = new Map<number, number>();
+    for (const r of [rowA, rowB]) {
+      const values = pick(r);
+      if (values) r.seeds.forEach((seed, i) => bySeed.set(seed, values[i]!));
+    }
+    return bySeed;
+  };
+  const ours = pool(a, b, (r) => r.oursPerSeed);
+  const seeds = [...ours.keys()].sort((x, y) => x - y);
+  const oursPerSeed = seeds.map((seed) => ours.get(seed)!);
+  const row: Row = {
+    ...b,
+    seeds,
+    oursPerSeed,
+    ours: meanOf(oursPerSeed),
+    msPerStep: meanOf([a.msPerStep, b.msPerStep]),
+  };
+  if (a.torchPerSeed && b.torchPerSeed) {
+    const torch = pool(a, b, (r) => r.torchPerSeed);
+    row.torchPerSeed = seeds.map((seed) => torch.get(seed)!);
+    row.torch = meanOf(row.torchPerSeed);
+    row.diff = row.ours - row.torch;
+  }
+  return row;
+}
+
+/** `--stage DIR`: copies the files the selected images need (not the authors' outputs). */
+async function stageFiles(data: string, dir: string, entries: readonly Entry[]): Promise<void> {
+  const { needed } = entryFiles(entries);
+  let bytes = 0;
+  for (const file of needed) {
+    const to = join(dir, file);
+    await Deno.mkdir(dirname(to), { recursive: true });
+    await Deno.copyFile(join(data, file), to);
+    bytes += (await Deno.stat(to)).size;
+  }
+  console.error(
+    `quality: staged ${needed.length} files (${(bytes / 2 ** 20).toFixed(1)} MiB) of ` +
+      `${entries.length} images into ${dir}`,
+  );
+}
+
+/** What the device command spends outside the fits' budget: 600 s, less unpacking and margin. */
+const DEVICE_BUDGET_S = 510;
+/** Assumed seconds per fit outside its steps (compiling the kernels, uploads), for --estimate. */
+const DEFAULT_SETUP_S = 10;
+
+/** Side of the square whose pixel count the --estimate's ms/step is given for. */
+const ESTIMATE_SIDE = 512;
+
+/**
+ * `--estimate MS`: the predicted seconds of every fit at MS ms per step on a 512² image (scaled
+ * by each image's output pixels), per task, and the slices of at most the budget that run them.
+ */
+function printEstimate(
+  items: readonly Item[],
+  reduced: boolean,
+  flags: FitFlags,
+  seeds: readonly number[],
+  o: { msAt512: number; budgetS: number; setupS: number },
+): void {
+  const lines = [["task", "set", "image", "size", "steps", "×512²", "seconds"]];
+  const slices: { task: Task; names: string[]; seconds: number }[] = [];
+  const fits: { task: Task; name: string; seconds: number }[] = [];
+  const totals = new Map<Task, number>();
+  for (const item of items) {
+    const fit = resolveFitOptions(fitOptions(item.task, reduced, flags, seeds[0]!));
+    const scale = (item.clean.width * item.clean.height) / ESTIMATE_SIDE ** 2;
+    const seconds = seeds.length * (o.setupS + (fit.iterations * o.msAt512 * scale) / 1000);
+    lines.push([
+      item.task,
+      item.set,
+      item.name,
+      `${item.clean.width}×${item.clean.height}`,
+      String(fit.iterations),
+      scale.toFixed(2),
+      seconds.toFixed(0),
+    ]);
+    totals.set(item.task, (totals.get(item.task) ?? 0) + seconds);
+    fits.push({ task: item.task, name: item.name, seconds });
+  }
+  // First fit, longest first, within each task (a slice runs one task).
+  for (const task of totals.keys()) {
+    const ofTask = fits.filter((f) => f.task === task).sort((a, b) => b.seconds - a.seconds);
+    const taskSlices: typeof slices = [];
+    for (const f of ofTask) {
+      const slice = taskSlices.find((s) => s.seconds + f.seconds <= o.budgetS);
+      if (slice) {
+        slice.names.push(f.name);
+        slice.seconds += f.seconds;
+      } else taskSlices.push({ task, names: [f.name], seconds: f.seconds });
+    }
+    slices.push(...taskSlices);
+  }
+  printColumns(lines);
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `\nat ${o.msAt512} ms/step on 512² (scaled by pixels), ${o.setupS} s setup per fit, ` +
+      `${seeds.length} seed${seeds.length === 1 ? "" : "s"}: ` +
+      [...totals].map(([task, t]) => `${task} ${(t / 60).toFixed(1)} min`).join(", ") +
+      `; all ${(all / 60).toFixed(1)} min of fitting`,
+  );
+  console.log(`\nslices of at most ${o.budgetS} s (one device command each):`);
+  for (const slice of slices) {
+    const over = slice.seconds > o.budgetS
+      ? "  (one fit is longer than the budget: cannot run)"
+      : "";
+    console.log(
+      `${slice.seconds.toFixed(0).padStart(5)} s  bash bench/device_quality.sh ${slice.task} ` +
+        `--only ${slice.names.join(",")}${over}`,
+    );
+  }
 }
 
 const outputName = (item: Item, seed: number, seeds: number) =>
   `${item.task}_${item.name}${seeds > 1 ? `_seed${seed}` : ""}.png`;
 
-/** Issue 5 (a): every image, every seed, dipline and (when found) the torch twin. */
-async function runComparison(items: Item[], run: RunSettings): Promise<Row[]> {
+/** The row of an image that was not fitted. */
+function skippedRow(item: Item, seeds: readonly number[], why: string): Row {
+  return {
+    task: item.task,
+    set: item.set,
+    image: item.name,
+    size: `${item.clean.width}×${item.clean.height}`,
+    seeds: [...seeds],
+    ours: Number.NaN,
+    oursPerSeed: [],
+    authors: item.authors ? score(item.task, item.authors, item.clean) : undefined,
+    paper: item.anchor,
+    input: item.task === "sr" ? Number.NaN : score(item.task, item.observation, item.clean),
+    msPerStep: Number.NaN,
+    iterations: 0,
+    skipped: why,
+  };
+}
+
+/**
+ * Issue 5 (a): every image, every seed, dipline and (when found) the torch twin. With a budget,
+ * an image whose fits would not finish in time is skipped (a row with `skipped`); `progress`
+ * receives the rows after every image, the images not reached yet as skipped rows.
+ */
+async function runComparison(
+  items: Item[],
+  run: RunSettings,
+  progress?: (rows: Row[]) => Promise<void>,
+): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const item of items) {
+  const budget = run.budget ?? new FitBudget();
+  for (const [index, item] of items.entries()) {
     const oursPerSeed: number[] = [];
     const torchPerSeed: number[] = [];
     const ms: number[] = [];
     const torchMs: number[] = [];
     let iterations = 0;
+    let skipped: string | undefined;
     for (const seed of run.seeds) {
       const options = fitOptions(item.task, run.reduced, run.flags, seed);
-      const result = await fitImage(
-        { observation: item.observation, mask: item.mask, clean: item.clean },
-        resolveFitOptions(options),
-        { name: item.name },
+      const fit = resolveFitOptions(options);
+      const pixels = item.clean.width * item.clean.height;
+      // Every seed of an image or none: a partial image would bias the seed means.
+      const refused = oursPerSeed.length === 0
+        ? budget.refuse(fit.iterations * run.seeds.length, pixels)
+        : undefined;
+      if (refused) {
+        skipped = refused;
+        break;
+      }
+      const started = performance.now();
+      let result: Awaited<ReturnType<typeof fitImage>>;
+      try {
+        result = await fitImage(
+          { observation: item.observation, mask: item.mask, clean: item.clean },
+          fit,
+          { name: item.name, signal: budget.signal() },
+        );
+      } catch (error) {
+        if (!(error instanceof DOMException && error.name === "TimeoutError")) throw error;
+        skipped = `aborted at the end of the budget (${budget.elapsed().toFixed(0)} s)`;
+        break;
+      }
+      budget.record(
+        (performance.now() - started) / 1000,
+        result.iterations,
+        pixels,
+        result.msPerStep,
       );
       if (run.out) {
         await saveImage(result.image, join(run.out, outputName(item, seed, run.seeds.length)));
@@ -689,34 +1221,44 @@ async function runComparison(items: Item[], run: RunSettings): Promise<Row[]> {
         torchMs.push(torch.msPerStep);
         torchNote = `, torch ${fmt(torchPerSeed.at(-1))} dB`;
       }
-      if (!run.json) {
-        console.error(
-          `${item.task} ${item.set}/${item.name} seed ${seed}: ours ${fmt(oursPerSeed.at(-1))} dB` +
-            torchNote +
-            `, ${result.iterations} steps at ${fmt(result.msPerStep, 1)} ms (${result.engine})`,
-        );
-      }
+      console.error(
+        `${item.task} ${item.set}/${item.name} seed ${seed}: ours ${fmt(oursPerSeed.at(-1))} dB` +
+          torchNote +
+          `, ${result.iterations} steps at ${fmt(result.msPerStep, 1)} ms (${result.engine}), ` +
+          `${budget.elapsed().toFixed(0)} s elapsed`,
+      );
     }
-    const comparable = item.task === "sr" ? undefined : item.observation; // the LR input has another size
-    const ours = meanOf(oursPerSeed);
-    const torch = run.python ? meanOf(torchPerSeed) : undefined;
-    rows.push({
-      task: item.task,
-      set: item.set,
-      image: item.name,
-      size: `${item.clean.width}×${item.clean.height}`,
-      seeds: [...run.seeds],
-      ours,
-      oursPerSeed,
-      ...(torch !== undefined
-        ? { torch, torchPerSeed, diff: ours - torch, torchMsPerStep: meanOf(torchMs) }
-        : {}),
-      authors: item.authors ? score(item.task, item.authors, item.clean) : undefined,
-      paper: item.anchor,
-      input: comparable ? score(item.task, comparable, item.clean) : Number.NaN,
-      msPerStep: meanOf(ms),
-      iterations,
-    });
+    if (skipped !== undefined) {
+      console.error(`${item.task} ${item.set}/${item.name}: skipped, ${skipped}`);
+      rows.push(skippedRow(item, run.seeds, skipped));
+    } else {
+      const comparable = item.task === "sr" ? undefined : item.observation; // the LR input has another size
+      const ours = meanOf(oursPerSeed);
+      const torch = run.python ? meanOf(torchPerSeed) : undefined;
+      rows.push({
+        task: item.task,
+        set: item.set,
+        image: item.name,
+        size: `${item.clean.width}×${item.clean.height}`,
+        seeds: [...run.seeds],
+        ours,
+        oursPerSeed,
+        ...(torch !== undefined
+          ? { torch, torchPerSeed, diff: ours - torch, torchMsPerStep: meanOf(torchMs) }
+          : {}),
+        authors: item.authors ? score(item.task, item.authors, item.clean) : undefined,
+        paper: item.anchor,
+        input: comparable ? score(item.task, comparable, item.clean) : Number.NaN,
+        msPerStep: meanOf(ms),
+        iterations,
+      });
+    }
+    if (progress) {
+      const pending = items.slice(index + 1).map((it) =>
+        skippedRow(it, run.seeds, "not reached (the run was stopped)")
+      );
+      await progress([...rows, ...pending]);
+    }
   }
   return rows;
 }
@@ -786,9 +1328,10 @@ function integerFlag(name: string, value: string | undefined, min: number): numb
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: Deno.args,
     strict: true,
+    allowPositionals: true,
     options: {
       task: { type: "string" },
       reduced: { type: "boolean", default: false },
@@ -809,8 +1352,25 @@ if (import.meta.main) {
       python: { type: "string" },
       out: { type: "string" },
       json: { type: "boolean", default: false },
+      "json-out": { type: "string" },
+      "budget-s": { type: "string" },
+      merge: { type: "boolean", default: false },
+      stage: { type: "string" },
+      estimate: { type: "string" },
+      "setup-s": { type: "string" },
     },
   });
+  if (positionals.length > 0 && !values.merge) {
+    console.error(
+      `quality: expected no file arguments without --merge but received ${positionals.join(" ")}`,
+    );
+    Deno.exit(2);
+  }
+  if (values.merge && positionals.length === 0) {
+    console.error("quality: expected the JSON files to merge after --merge but received none");
+    Deno.exit(2);
+  }
+  const budgetSeconds = integerFlag("budget-s", values["budget-s"], 1);
   const earlyStop = values["early-stop"];
   const taskFlag = values.task ?? (earlyStop ? "denoise" : "all");
   const tasks: Task[] = taskFlag === "all" ? ["denoise", "sr", "inpaint"] : [taskFlag as Task];
@@ -852,15 +1412,56 @@ if (import.meta.main) {
     );
   }
   const only = values.only ? new Set(values.only.split(",")) : undefined;
+  if (values.merge) {
+    const reports = await Promise.all(positionals.map(readReport));
+    const merged = mergeReports(reports);
+    if (values.json) console.log(JSON.stringify(merged));
+    else printTable(merged.rows, merged.reduced, merged.seeds.length, merged.setSizes);
+    Deno.exit(0);
+  }
   try {
-    await Deno.stat(join(values.data, "anchors.csv"));
+    await Deno.stat(join(values.data, FILES.anchors));
   } catch {
     console.error(
       `quality: expected the paper benchmarks (anchors.csv) under ${values.data}; pass --data DIR`,
     );
     Deno.exit(1);
   }
-  const items = await loadItems(values.data, tasks, values.reduced, only);
+  const allEntries = await listEntries(values.data, tasks);
+  const sizes = setSizes(allEntries);
+  const entries = allEntries.filter((e) => !only || only.has(e.name));
+  if (only) {
+    const unknown = [...only].filter((name) => !allEntries.some((e) => e.name === name));
+    if (unknown.length > 0) {
+      console.error(
+        `quality: expected --only to name images of --task ${taskFlag} but received ` +
+          `${unknown.join(", ")} (images: ${
+            [...new Set(allEntries.map((e) => e.name))].join(",")
+          })`,
+      );
+      Deno.exit(2);
+    }
+  }
+  if (values.stage) {
+    await stageFiles(values.data, values.stage, entries);
+    Deno.exit(0);
+  }
+  const items = await loadItems(values.data, entries, values.reduced);
+  if (values.estimate !== undefined) {
+    const msAt512 = Number(values.estimate);
+    if (!(msAt512 > 0)) {
+      console.error(
+        `quality: expected a positive ms/step for --estimate but received "${values.estimate}"`,
+      );
+      Deno.exit(2);
+    }
+    printEstimate(items, values.reduced, flags, seeds, {
+      msAt512,
+      budgetS: budgetSeconds ?? DEVICE_BUDGET_S,
+      setupS: Number(values["setup-s"] ?? DEFAULT_SETUP_S),
+    });
+    Deno.exit(0);
+  }
   const scratch = await Deno.makeTempDir({ prefix: "dipline-quality-" });
   const run: RunSettings = {
     reduced: values.reduced,
@@ -870,26 +1471,40 @@ if (import.meta.main) {
     out: values.out,
     json: values.json,
     scratch,
+    budget: new FitBudget(budgetSeconds),
   };
+  const jsonOut = values["json-out"];
   try {
     if (earlyStop) {
       const rows = await runEarlyStop(items, run, esSettings);
-      if (values.json) {
-        console.log(JSON.stringify({
-          reduced: values.reduced,
-          earlyStop: esSettings,
-          seeds,
-          rows,
-          verdict: earlyStopVerdict(rows),
-        }));
-      } else printEarlyStop(rows, esSettings);
+      const report = {
+        reduced: values.reduced,
+        earlyStop: esSettings,
+        seeds,
+        rows,
+        verdict: earlyStopVerdict(rows),
+      };
+      if (jsonOut) await Deno.writeTextFile(jsonOut, JSON.stringify(report) + "\n");
+      if (values.json) console.log(JSON.stringify(report));
+      else printEarlyStop(rows, esSettings);
     } else {
-      const rows = await runComparison(items, run);
-      if (values.json) {
-        console.log(
-          JSON.stringify({ reduced: values.reduced, seeds, rows, verdicts: torchVerdicts(rows) }),
+      const write = jsonOut
+        ? (rows: Row[]) =>
+          Deno.writeTextFile(
+            jsonOut,
+            JSON.stringify(makeReport(rows, values.reduced, seeds, sizes, flags.engine)) + "\n",
+          )
+        : undefined;
+      const rows = await runComparison(items, run, write);
+      const report = makeReport(rows, values.reduced, seeds, sizes, flags.engine);
+      if (write) await write(rows);
+      if (values.json) console.log(JSON.stringify(report));
+      else printTable(rows, values.reduced, seeds.length, sizes);
+      for (const slice of report.skipped) {
+        console.error(
+          `quality: not fitted, for a later run: --task ${slice.task} --only ${slice.only}`,
         );
-      } else printTable(rows, values.reduced, seeds.length);
+      }
     }
   } finally {
     await Deno.remove(scratch, { recursive: true });
