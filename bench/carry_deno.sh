@@ -30,7 +30,7 @@ deno task build:wasm
 # backends are listed too: engine/mod.ts imports them by a computed specifier.
 deno_dir=$(mktemp -d)
 trap 'rm -rf "$deno_dir"' EXIT
-entries=(cli.ts bench/side_by_side.ts)
+entries=(cli.ts bench/side_by_side.ts bench/quality.ts)
 for f in engine/webgpu/mod.ts engine/cpu/mod.ts engine/cpu/worker.ts; do
   [ -f "$f" ] && entries+=("$f")
 done
@@ -50,10 +50,14 @@ fi
 tracked=$(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c)
 untracked=$(git ls-files -z --others --exclude-standard | xargs -0 -r cat 2>/dev/null | wc -c)
 carried=$(cat .deno-bin/* .gl/* engine/cpu/kernels.wasm | wc -c)
+# Images staged by `bench/quality.ts --stage .quality-data` travel too (device_quality.sh).
+staged=0
+[ -d .quality-data ] && staged=$(find .quality-data -type f -print0 | xargs -0 -r cat | wc -c)
+carried=$((carried + staged))
 total=$((tracked + untracked + carried))
 du -h .deno-bin/* .gl/* | sed 's/^/carry_deno: /'
-printf 'carry_deno: tracked %d + untracked %d + carried %d = %.1f MiB of 64 MiB\n' \
-  "$tracked" "$untracked" "$carried" "$(echo "$total / 1048576" | bc -l)"
+printf 'carry_deno: tracked %d + untracked %d + carried %d (staged images %d) = %.1f MiB of 64 MiB\n' \
+  "$tracked" "$untracked" "$carried" "$staged" "$(echo "$total / 1048576" | bc -l)"
 if [ "$total" -gt "$limit" ]; then
   echo "carry_deno: expected at most 64 MiB to travel to the device but it would be $total bytes" >&2
   exit 1

@@ -411,6 +411,10 @@ export class FitBudget {
     const left = this.#seconds - this.elapsed();
     if (left <= 0) return `budget of ${this.#seconds} s spent`;
     const need = this.predict(steps, pixels);
+    if (need !== undefined && need > this.#seconds) {
+      return `predicted ${need.toFixed(0)} s, longer than the whole ${this.#seconds} s budget: ` +
+        `it cannot run in one device command`;
+    }
     if (need !== undefined && need > left) {
       return `predicted ${need.toFixed(0)} s, ${
         left.toFixed(0)
@@ -1114,6 +1118,8 @@ function printEstimate(
         slice.seconds += f.seconds;
       } else taskSlices.push({ task, names: [f.name], seconds: f.seconds });
     }
+    // Shortest first: the first fit of a slice runs unpredicted (FitBudget has no rate yet).
+    for (const slice of taskSlices) slice.names.reverse();
     slices.push(...taskSlices);
   }
   printColumns(lines);
@@ -1429,7 +1435,10 @@ if (import.meta.main) {
   }
   const allEntries = await listEntries(values.data, tasks);
   const sizes = setSizes(allEntries);
-  const entries = allEntries.filter((e) => !only || only.has(e.name));
+  // --only also sets the order (a slice can start with its smallest image, see device_quality.sh).
+  const order = [...(only ?? [])];
+  const entries = allEntries.filter((e) => !only || only.has(e.name))
+    .sort((a, b) => (only ? order.indexOf(a.name) - order.indexOf(b.name) : 0));
   if (only) {
     const unknown = [...only].filter((name) => !allEntries.some((e) => e.name === name));
     if (unknown.length > 0) {
