@@ -59,6 +59,24 @@
  * torch twin in the full protocol; the reduced one runs it unless `--no-torch`), `--python PATH`,
  * `--json` (one object: the settings, the rows with per-seed values, and the verdicts).
  *
+ * The full protocol also checks issue 5's last target: each set's mean PSNR within
+ * {@link PAPER_TOLERANCE_DB} dB of the paper's (the mean of anchors.csv over the same images; a
+ * partial set is never met). For the GPU machine, whose commands end after 10 minutes
+ * (bench/device_quality.sh, bench/README.md "Full protocol on the GPU machine"):
+ * - `--budget-s N`: before each image, predict its fits' time from the fits done so far and skip
+ *   it (a row with `skipped`) when it would not finish within N seconds of the start; a fit still
+ *   running at N is aborted and its image skipped. The JSON lists the skipped images per task
+ *   as a ready `--only`.
+ * - `--json-out FILE`: the `--json` object, rewritten after every image (images not reached yet
+ *   appear as skipped), so a killed run keeps what it finished.
+ * - `--merge A.json B.json …`: one table and the verdicts over several slices' reports.
+ * - `--stage DIR`: copy the files the selected images need (not the authors' outputs) into DIR,
+ *   in the same layout, for the device tool to carry; without the authors' outputs that column
+ *   stays empty.
+ * - `--estimate MS`: print each fit's predicted time at MS ms/step on 512² (scaled by pixels,
+ *   plus `--setup-s`, default 10 s, per fit) and pack them into slices of `--budget-s` (default
+ *   510) as `bash bench/device_quality.sh` lines; nothing is fitted.
+ *
  * @module
  */
 import { dirname, join } from "node:path";
@@ -77,7 +95,8 @@ import { findTorchPython } from "./side_by_side.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_DATA = join(ROOT, "..", "shared", "data", "paper-benchmarks");
 
-type Task = "denoise" | "sr" | "inpaint";
+/** The benchmark tasks of the paper's protocol. */
+export type Task = "denoise" | "sr" | "inpaint";
 
 /** The reduced protocol's settings, per task (see the module doc). */
 const REDUCED = {
@@ -119,26 +138,38 @@ interface Item {
 }
 
 /** One image of the comparison with torch: means over the seeds, and each seed's value. */
-interface Row {
+export interface Row {
+  /** The task. */
   task: Task;
+  /** The image set (color, set5, set14, gray50). */
   set: string;
+  /** The image's name (file stem). */
   image: string;
+  /** Width×height of the scored image. */
   size: string;
   /** The fit seeds, in the order of the per-seed arrays. */
   seeds: number[];
-  /** Mean of {@link Row.oursPerSeed}. */
+  /** Mean of {@link Row.oursPerSeed} (dB). */
   ours: number;
+  /** dipline's PSNR per seed (dB). */
   oursPerSeed: number[];
-  /** Mean of {@link Row.torchPerSeed}. */
+  /** Mean of {@link Row.torchPerSeed} (dB). */
   torch?: number;
+  /** The twin's PSNR per seed (dB). */
   torchPerSeed?: number[];
   /** ours − torch (dB). */
   diff?: number;
+  /** PSNR of the authors' published output on the same region (dB). */
   authors?: number;
+  /** The paper anchor (anchors.csv, dB). */
   paper?: number;
+  /** PSNR of the observation (NaN for SR, whose input has another size). */
   input: number;
+  /** dipline's mean ms/step. */
   msPerStep: number;
+  /** The twin's mean ms/step. */
   torchMsPerStep?: number;
+  /** Steps run per fit. */
   iterations: number;
   /** Why the image was not fitted (the budget ran out); ours is then NaN. */
   skipped?: string;
@@ -386,6 +417,8 @@ export class FitBudget {
   #rate?: number;
 
   /**
+   * Starts the budget now.
+   *
    * @param seconds the budget, from now; undefined = none
    * @param now a clock in milliseconds (tests pass their own)
    */
