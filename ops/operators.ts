@@ -2,8 +2,9 @@
  * Data-term operators: the physics `A` in DIP's energy ‖A(f_θ(z)) − x0‖². Each operator maps
  * to an engine {@link DataTerm} (what the compiled plan runs on the device) and can also be
  * applied on the CPU (tests, benchmarks, computing what the network output "looks like" through
- * the operator). Adding a degradation (e.g. blur) means adding one operator here and its step
- * kind in the engine.
+ * the operator). Adding a degradation means adding one operator here and, unless an existing
+ * engine step already computes it, its step kind in the engine: {@link gaussianBlur} is the
+ * engine's separable `resample_down` step at stride 1.
  *
  * Compositions apply left to right, the first operator to the network output:
  * `compose(lanczosDown(4), mask())` downsamples, then masks at the low resolution. A mask can
@@ -109,6 +110,58 @@ export function lanczosDown(factor: number): Operator {
       this.outputSize(height, width);
       return resampleDown(x, channels, height, width, factor, term.taps, term.pad);
     },
+  };
+}
+
+/** Options of {@link gaussianBlur}. */
+export interface GaussianBlurOptions {
+  /** Half-width of the kernel in pixels (2·radius + 1 taps); default ⌈3σ⌉. */
+  readonly radius?: number;
+}
+
+/**
+ * The 1-D Gaussian kernel of standard deviation `sigma` (pixels) on `2·radius + 1` taps,
+ * exp(−i²/2σ²) for i = −radius … radius, normalised to sum 1 (default radius ⌈3σ⌉, which keeps
+ * all but about 0.3% of the continuous kernel's mass before normalising).
+ */
+export function gaussianTaps(sigma: number, radius: number = Math.ceil(3 * sigma)): number[] {
+  if (typeof sigma !== "number" || !(sigma > 0) || !Number.isFinite(sigma)) {
+    throw new RangeError(
+      `operators: expected a finite sigma > 0 for gaussianBlur but received ${sigma} of type ${typeof sigma}`,
+    );
+  }
+  if (typeof radius !== "number" || !Number.isInteger(radius) || radius < 1) {
+    throw new RangeError(
+      `operators: expected an integer radius ≥ 1 for gaussianBlur but received ${radius} of type ${typeof radius}`,
+    );
+  }
+  const raw = Array.from({ length: 2 * radius + 1 }, (_, t) => {
+    const i = t - radius;
+    return Math.exp(-(i * i) / (2 * sigma * sigma));
+  });
+  const sum = raw.reduce((a, b) => a + b, 0);
+  return raw.map((w) => w / sum);
+}
+
+/**
+ * Gaussian blur of standard deviation `sigma` pixels: a separable correlation with
+ * {@link gaussianTaps} (odd width, sum 1) and replicate padding, output the input's size. The
+ * deblurring data term. The engine runs it as its `downsample` term with factor 1 (the
+ * `resample_down` step: separable taps, stride 1, replicate padding, pad = radius), so every
+ * backend computes exactly {@link apply}. Compose with `mask()` for deblurring with missing
+ * pixels: `compose(gaussianBlur(2), mask())`.
+ */
+export function gaussianBlur(sigma: number, options: GaussianBlurOptions = {}): Operator {
+  const taps = gaussianTaps(sigma, options.radius);
+  const pad = (taps.length - 1) / 2;
+  const dataTerm: DataTerm = { kind: "downsample", factor: 1, taps, pad };
+  return {
+    name: `gaussianBlur(${sigma})`,
+    dataTerm,
+    usesMask: false,
+    factor: 1,
+    outputSize: (height, width) => ({ height, width }),
+    apply: (x, channels, height, width) => resampleDown(x, channels, height, width, 1, taps, pad),
   };
 }
 
