@@ -62,4 +62,6 @@ if [ "$total" -gt "$limit" ]; then
   echo "carry_deno: expected at most 64 MiB to travel to the device but it would be $total bytes" >&2
   exit 1
 fi
-echo "carry_deno: ready in $root: call the device tool with carry [\".deno-bin\", \".gl\", \"engine/cpu/kernels.wasm\"]"
+carry='".deno-bin", ".gl", "engine/cpu/kernels.wasm"'
+[ "$staged" -gt 0 ] && carry="$carry, \".quality-data\""
+echo "carry_deno: ready in $root: call the device tool with carry [$carry]"
