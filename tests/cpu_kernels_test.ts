@@ -389,7 +389,12 @@ Deno.test("pool and upsample forward and backward match tfjs on odd sizes", asyn
     closeTo(get(k, y, batch), pool2(xdata, s, mode), 1e-6, `pool ${mode}`);
     closeTo(get(k, dx, batch), pool2Grad(xdata, s, mode, dydata), 1e-6, `pool_bwd ${mode}`);
   }
-  for (const mode of ["nearest", "bilinear"] as const) {
+  // 13 columns: the ×2 bilinear kernels' vector interior (4 columns at a time) and its tail.
+  for (
+    const [mode, h, w] of [["nearest", 7, 5], ["bilinear", 7, 5], ["bilinear", 4, 13]] as const
+  ) {
+    const n = c * h * w;
+    const s = { n: batch, c, h, w };
     const x = view("act", 0, n + 3, c, h, w);
     const y = view("act", batch * (n + 3), 4 * n, c, 2 * h, 2 * w);
     const dy = view("dact", 0, 4 * n, c, 2 * h, 2 * w);

@@ -373,6 +373,19 @@ function bilinearSrc(o: i32): f32 {
   return src < 0 ? 0 : src;
 }
 
+/** Bilinear output column ox between source rows ra (weight 1 - ly) and rb (ly), w wide. */
+// @ts-ignore: decorator
+@inline
+function bilinearAt(ra: usize, rb: usize, ly: f32, ox: i32, w: i32): f32 {
+  const sx = bilinearSrc(ox);
+  const x0 = <i32> sx;
+  const x1 = min(x0 + 1, w - 1);
+  const lx: f32 = sx - <f32> x0;
+  const top = load<f32>(ra + f4(x0)) * (1 - lx) + load<f32>(ra + f4(x1)) * lx;
+  const bot = load<f32>(rb + f4(x0)) * (1 - lx) + load<f32>(rb + f4(x1)) * lx;
+  return top * (1 - ly) + bot * ly;
+}
+
 /** ×2 upsampling (mode 0 nearest, 1 bilinear align_corners=False), y is oh × ow. */
 export function upsample_fwd(
   x: usize,
@@ -408,15 +421,35 @@ export function upsample_fwd(
         const y1 = min(y0 + 1, h - 1);
         const ly: f32 = sy - <f32> y0;
         const ra = xp + f4(y0 * w), rb = xp + f4(y1 * w);
-        for (let ox = 0; ox < ow; ox++) {
-          const sx = bilinearSrc(ox);
-          const x0 = <i32> sx;
-          const x1 = min(x0 + 1, w - 1);
-          const lx: f32 = sx - <f32> x0;
-          const top = load<f32>(ra + f4(x0)) * (1 - lx) + load<f32>(ra + f4(x1)) * lx;
-          const bot = load<f32>(rb + f4(x0)) * (1 - lx) + load<f32>(rb + f4(x1)) * lx;
-          store<f32>(yp + f4(oy * ow + ox), top * (1 - ly) + bot * ly);
+        let ox = 0;
+        if (ow == 2 * w) {
+          // Interior at exactly ×2, four input columns per vector (the scalar code's arithmetic,
+          // in its order): y[2i] = a[i-1]·¼ + a[i]·¾, y[2i+1] = a[i]·¾ + a[i+1]·¼.
+          const q = f32x4.splat(0.25), tq = f32x4.splat(0.75);
+          const wt = f32x4.splat(1 - ly), wb = f32x4.splat(ly);
+          const yr = yp + f4(oy * ow);
+          store<f32>(yr, bilinearAt(ra, rb, ly, 0, w));
+          store<f32>(yr, bilinearAt(ra, rb, ly, 1, w), 4);
+          ox = 2;
+          let i = 1;
+          for (; i + 4 <= w - 1; i += 4) {
+            const tc = v128.load(ra + f4(i)), bc = v128.load(rb + f4(i));
+            const tl = v128.load(ra + f4(i - 1)), bl = v128.load(rb + f4(i - 1));
+            const tr = v128.load(ra + f4(i + 1)), br = v128.load(rb + f4(i + 1));
+            const ev = f32x4.add(
+              f32x4.mul(f32x4.add(f32x4.mul(tl, q), f32x4.mul(tc, tq)), wt),
+              f32x4.mul(f32x4.add(f32x4.mul(bl, q), f32x4.mul(bc, tq)), wb),
+            );
+            const od = f32x4.add(
+              f32x4.mul(f32x4.add(f32x4.mul(tc, tq), f32x4.mul(tr, q)), wt),
+              f32x4.mul(f32x4.add(f32x4.mul(bc, tq), f32x4.mul(br, q)), wb),
+            );
+            v128.store(yr + f4(2 * i), f32x4.shuffle(ev, od, 0, 4, 1, 5));
+            v128.store(yr + f4(2 * i), f32x4.shuffle(ev, od, 2, 6, 3, 7), 16);
+          }
+          ox = 2 * i;
         }
+        for (; ox < ow; ox++) store<f32>(yp + f4(oy * ow + ox), bilinearAt(ra, rb, ly, ox, w));
       }
     }
   }
@@ -460,6 +493,44 @@ export function upsample_bwd(
         const y1 = min(y0 + 1, h - 1);
         const ly: f32 = sy - <f32> y0;
         const ra = dxp + f4(y0 * w), rb = dxp + f4(y1 * w);
+        const g = dyp + f4(oy * ow);
+        if (ow == 2 * w && w >= 2) {
+          // Exactly ×2: gather instead of scatter. dx[i] takes ¼·g[2i-1] + ¾·g[2i] + ¾·g[2i+1] +
+          // ¼·g[2i+2] inside; column 0 takes g[0] + ¾·g[1] + ¼·g[2], column w-1
+          // ¼·g[2w-3] + ¾·g[2w-2] + g[2w-1]. Row y0 gets (1 - ly) of it, row y1 ly.
+          const wt: f32 = 1 - ly;
+          const h0: f32 = load<f32>(g) + load<f32>(g, 4) * 0.75 + load<f32>(g, 8) * 0.25;
+          const gl = g + f4(2 * w - 3);
+          const hl: f32 = load<f32>(gl) * 0.25 + load<f32>(gl, 4) * 0.75 + load<f32>(gl, 8);
+          store<f32>(ra, load<f32>(ra) + h0 * wt);
+          store<f32>(rb, load<f32>(rb) + h0 * ly);
+          const rl = f4(w - 1);
+          store<f32>(ra + rl, load<f32>(ra + rl) + hl * wt);
+          store<f32>(rb + rl, load<f32>(rb + rl) + hl * ly);
+          const q = f32x4.splat(0.25), tq = f32x4.splat(0.75);
+          const vt = f32x4.splat(wt), vb = f32x4.splat(ly);
+          let i = 1;
+          for (; i + 4 <= w - 1; i += 4) {
+            const v0 = v128.load(g + f4(2 * i)), v1 = v128.load(g + f4(2 * i + 4));
+            const u0 = v128.load(g + f4(2 * i - 1)), u1 = v128.load(g + f4(2 * i + 3));
+            const ev = f32x4.shuffle(v0, v1, 0, 2, 4, 6);
+            const od = f32x4.shuffle(v0, v1, 1, 3, 5, 7);
+            const pv = f32x4.shuffle(u0, u1, 0, 2, 4, 6);
+            const nx = f32x4.shuffle(ev, v128.load32_splat(g + f4(2 * i + 8)), 1, 2, 3, 4);
+            const hv = f32x4.add(f32x4.mul(f32x4.add(ev, od), tq), f32x4.mul(f32x4.add(pv, nx), q));
+            const ta = ra + f4(i), tb = rb + f4(i);
+            v128.store(ta, f32x4.add(v128.load(ta), f32x4.mul(hv, vt)));
+            v128.store(tb, f32x4.add(v128.load(tb), f32x4.mul(hv, vb)));
+          }
+          for (; i <= w - 2; i++) {
+            const gi = g + f4(2 * i);
+            const hv: f32 = (load<f32>(gi) + load<f32>(gi, 4)) * 0.75 +
+              (load<f32>(gi - 4) + load<f32>(gi, 8)) * 0.25;
+            store<f32>(ra + f4(i), load<f32>(ra + f4(i)) + hv * wt);
+            store<f32>(rb + f4(i), load<f32>(rb + f4(i)) + hv * ly);
+          }
+          continue;
+        }
         for (let ox = 0; ox < ow; ox++) {
           const sx = bilinearSrc(ox);
           const x0 = <i32> sx;
