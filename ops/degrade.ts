@@ -1,7 +1,7 @@
 /**
  * Synthetic degradations (the observations DIP restores), all seeded and reproducible:
- * additive Gaussian noise, antialiased Lanczos downsampling, Bernoulli pixel dropping, text
- * masks and JPEG compression, plus the pipeline's `degrade` op.
+ * Gaussian blur, additive Gaussian noise, antialiased Lanczos downsampling, Bernoulli pixel
+ * dropping, text masks and JPEG compression, plus the pipeline's `degrade` op.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import type { Frame, Op } from "../pipeline/types.ts";
 import { type Image, makeImage } from "./image.ts";
 import { renderTextRaster } from "./codecs.ts";
 import { decodeImage } from "./load.ts";
+import { gaussianBlur } from "./operators.ts";
 import { encodeImage } from "./save.ts";
 
 /**
@@ -69,6 +70,24 @@ export function addGaussianNoise(image: Image, sigma255: number, seed: number): 
     out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return makeImage(image.channels, image.height, image.width, out, image.name);
+}
+
+/**
+ * Blurs with a Gaussian of standard deviation `sigma` pixels: exactly the forward model of the
+ * deblurring data term (ops/operators.ts {@link gaussianBlur}: separable, normalised taps on
+ * ⌈3σ⌉ pixels each side unless `radius` is given, replicate padding), so a fit can in principle
+ * reproduce the observation from the clean image. Same size; no clipping is needed (the taps
+ * are positive and sum to 1). Add noise afterwards for a realistic observation.
+ */
+export function blur(image: Image, sigma: number, options: { radius?: number } = {}): Image {
+  let operator;
+  try {
+    operator = gaussianBlur(sigma, options);
+  } catch (error) {
+    throw new RangeError(`blur: ${(error as Error).message.replace(/^operators: /, "")}`);
+  }
+  const data = operator.apply(image.data, image.channels, image.height, image.width);
+  return makeImage(image.channels, image.height, image.width, data, image.name);
 }
 
 /** PIL's Lanczos window: sinc(x)·sinc(x/3) on |x| < 3 (Pillow `lanczos_filter`). */
@@ -299,6 +318,8 @@ export async function jpegDegrade(image: Image, quality: number): Promise<Image>
 
 /** A composition of degradations, applied in the order the fields are listed here. */
 export interface DegradeSpec {
+  /** Gaussian blur σ in pixels (the deblurring task's forward model), applied first. */
+  blur?: number;
   /** Gaussian noise σ on the 0–255 scale (25 in the denoising notebook). */
   noise?: number;
   /** Lanczos downsampling factor (SR ×2/×4/×8). */
@@ -314,7 +335,7 @@ export interface DegradeSpec {
 }
 
 /** Spec fields and the order {@link degradeImage} applies them in. */
-const SPEC_KEYS = ["noise", "downsample", "drop", "text", "jpeg", "seed"] as const;
+const SPEC_KEYS = ["blur", "noise", "downsample", "drop", "text", "jpeg", "seed"] as const;
 
 /** Validates a spec; throws RecipeError naming the field, expected and received values. */
 export function checkDegradeSpec(spec: DegradeSpec): void {
@@ -330,6 +351,12 @@ export function checkDegradeSpec(spec: DegradeSpec): void {
       `degrade: expected ${field} ${expected} but received ${JSON.stringify(value)}`,
     );
   };
+  if (
+    spec.blur !== undefined &&
+    !(typeof spec.blur === "number" && spec.blur > 0 && Number.isFinite(spec.blur))
+  ) {
+    bad("blur", "a finite sigma > 0 (pixels)", spec.blur);
+  }
   if (spec.noise !== undefined && !(spec.noise >= 0 && Number.isFinite(spec.noise))) {
     bad("noise", "a finite number >= 0", spec.noise);
   }
@@ -351,9 +378,9 @@ export function checkDegradeSpec(spec: DegradeSpec): void {
 }
 
 /**
- * Applies a {@link DegradeSpec} in a fixed order: downsample, then noise, then the drop and
- * text masks (combined into one mask), then JPEG. Noise after downsampling matches noisy
- * low-resolution capture; masking after noise makes missing pixels exactly 0. Each random
+ * Applies a {@link DegradeSpec} in a fixed order: blur, downsample, then noise, then the drop
+ * and text masks (combined into one mask), then JPEG. Noise after blurring or downsampling
+ * matches a noisy capture of a blurred or low-resolution scene; masking after noise makes missing pixels exactly 0. Each random
  * step derives its own seed from `spec.seed`, so adding a step never changes another's draw.
  */
 export async function degradeImage(
@@ -364,6 +391,7 @@ export async function degradeImage(
   const seed = spec.seed ?? 0;
   let current = image;
   let mask: Image | undefined;
+  if (spec.blur !== undefined) current = blur(current, spec.blur);
   if (spec.downsample !== undefined) current = lanczosDownsample(current, spec.downsample);
   if (spec.noise !== undefined && spec.noise > 0) {
     current = addGaussianNoise(current, spec.noise, seed);

@@ -3,6 +3,7 @@ import {
   addGaussianNoise,
   applyMask,
   bernoulliDrop,
+  blur,
   degradeImage,
   degradeOp,
   jpegDegrade,
@@ -11,6 +12,7 @@ import {
 } from "../ops/degrade.ts";
 import { type Image, makeImage } from "../ops/image.ts";
 import { psnr } from "../ops/metrics.ts";
+import { gaussianBlur } from "../ops/operators.ts";
 import { testCard } from "../ops/testcard.ts";
 import { RecipeError } from "../pipeline/errors.ts";
 import type { Frame } from "../pipeline/types.ts";
@@ -251,5 +253,40 @@ Deno.test("degradeOp() keeps the original in clean and writes the mask when it m
     () => degradeOp({ noise: -5 }),
     /degrade: expected noise a finite number >= 0 but received -5/,
   );
-  assert.throws(() => degradeOp({ blur: 2 } as never), /unknown option "blur"/);
+  assert.throws(() => degradeOp({ sharpen: 2 } as never), /unknown option "sharpen"/);
+});
+
+Deno.test("blur() is exactly the deblurring operator's forward model on an image", () => {
+  const card = testCard(20, 24);
+  const blurred = blur(card, 1.5);
+  assert.deepEqual([blurred.channels, blurred.height, blurred.width], [3, 20, 24]);
+  assert.deepEqual(blurred.data, gaussianBlur(1.5).apply(card.data, 3, 20, 24));
+  assert.deepEqual(
+    blur(card, 1.5, { radius: 2 }).data,
+    gaussianBlur(1.5, { radius: 2 }).apply(card.data, 3, 20, 24),
+  );
+  // it loses detail, and more with a wider Gaussian
+  assert.ok(psnr(blurred, card) < 40);
+  assert.ok(psnr(blur(card, 3), card) < psnr(blurred, card));
+  const gray = constant(1, 5, 7, 0.4);
+  for (const v of blur(gray, 2).data) assert.ok(Math.abs(v - 0.4) < 1e-6);
+  assert.throws(
+    () => blur(card, 0),
+    /blur: expected a finite sigma > 0 for gaussianBlur but received 0/,
+  );
+});
+
+Deno.test("degradeImage() blurs before adding noise, and validates blur", async () => {
+  const card = testCard(16, 16);
+  const spec = { blur: 1, noise: 10, seed: 2 };
+  const observed = await degradeImage(card, spec);
+  assert.deepEqual(observed.image.data, addGaussianNoise(blur(card, 1), 10, 2).data);
+  assert.deepEqual(observed.mask, undefined);
+  const op = degradeOp(spec);
+  assert.deepEqual([op.writes, op.params], [["image", "clean"], spec]);
+  await assert.rejects(
+    degradeImage(card, { blur: -1 }),
+    /degrade: expected blur a finite sigma > 0 \(pixels\) but received -1/,
+  );
+  assert.throws(() => degradeOp({ blur: "2" as unknown as number }), RecipeError);
 });
