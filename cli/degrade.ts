@@ -18,15 +18,18 @@ import {
   UsageError,
 } from "./common.ts";
 
-const MODES = ["noise", "downsample", "drop", "text", "jpeg"] as const;
+// blur last, so the usage error keeps naming --noise first
+const MODES = ["noise", "downsample", "drop", "text", "jpeg", "blur"] as const;
 
 /** The `degrade` subcommand. */
 export const command: Command = {
   name: "degrade",
-  summary: "Degrade an image: noise, downsample, drop pixels, text mask or JPEG",
+  summary: "Degrade an image: blur, noise, downsample, drop pixels, text mask or JPEG",
   usage: `Usage: dipline degrade <in> -o <out> <degradation> [--seed N]
 
-Writes a degraded copy of <in> to <out> (PNG or JPEG by extension). Exactly one degradation:
+Writes a degraded copy of <in> to <out> (PNG or JPEG by extension). Exactly one degradation
+(except --blur, which --noise may follow: blur first, then noise):
+  --blur SIGMA                  Gaussian blur, σ in pixels (the deblur task's forward model)
   --noise SIGMA                 add Gaussian noise, σ on the 0–255 scale (the paper uses 25)
   --downsample F                Lanczos downsample by F = 2, 4 or 8
   --drop KEEP --mask-out MASK   keep a random fraction KEEP of the pixels (0 < KEEP < 1),
@@ -40,10 +43,12 @@ Options:
   --max-pixels N    refuse inputs above N pixels (default 40000000)
 
 Example:
-  deno run -A cli.ts degrade photo.png -o noisy.png --noise 25 --seed 1`,
+  deno run -A cli.ts degrade photo.png -o noisy.png --noise 25 --seed 1
+  deno run -A cli.ts degrade photo.png -o blurred.png --blur 2 --noise 5`,
   async run(args) {
     const { values, positionals } = parseFlags(command, args, {
       out: { type: "string", short: "o" },
+      blur: { type: "string" },
       noise: { type: "string" },
       downsample: { type: "string" },
       drop: { type: "string" },
@@ -58,9 +63,13 @@ Example:
       throw new UsageError("degrade: Expected -o <out> but received none");
     }
     const chosen = MODES.filter((mode) => values[mode] !== undefined);
-    if (chosen.length !== 1) {
+    const blurThenNoise = chosen.length === 2 && chosen.includes("blur") &&
+      chosen.includes("noise");
+    if (chosen.length !== 1 && !blurThenNoise) {
       throw new UsageError(
-        `degrade: Expected exactly one of ${MODES.map((m) => `--${m}`).join(", ")} but received ${
+        `degrade: Expected exactly one of ${
+          MODES.map((m) => `--${m}`).join(", ")
+        } (or --blur with --noise) but received ${
           chosen.length === 0 ? "none" : chosen.map((m) => `--${m}`).join(" ")
         }`,
       );
@@ -76,6 +85,7 @@ Example:
       );
     }
     const spec: DegradeSpec = {
+      blur: numberFlag(command, "blur", values.blur),
       noise: numberFlag(command, "noise", values.noise),
       downsample: numberFlag(command, "downsample", values.downsample) as DegradeSpec["downsample"],
       drop: numberFlag(command, "drop", values.drop),

@@ -96,8 +96,9 @@ export class Pipeline {
   /**
    * Degrades `image` and keeps the original in `clean` (and the mask in `mask` for `drop` and
    * `text`), so a later `metrics()` can score a restoration against it. Seeded: same seed, same
-   * output. At least one of `noise` (σ on the 0–255 scale), `downsample` (2, 4 or 8), `drop`
-   * (fraction of pixels kept), `text` (text drawn as holes), `jpeg` (quality 1–100).
+   * output. At least one of `blur` (Gaussian σ in pixels, applied first), `noise` (σ on the
+   * 0–255 scale), `downsample` (2, 4 or 8), `drop` (fraction of pixels kept), `text` (text drawn
+   * as holes), `jpeg` (quality 1–100); e.g. `{ blur: 2, noise: 5 }` for deblurring.
    */
   degrade(spec: DegradeSpec): Pipeline {
     return this.add("degrade", () => degradeOp(spec));
