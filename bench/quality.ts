@@ -64,8 +64,9 @@
  * partial set is never met). For the GPU machine, whose commands end after 10 minutes
  * (bench/device_quality.sh, bench/README.md "Full protocol on the GPU machine"):
  * - `--budget-s N`: before each image, predict its fits' time from the fits done so far and skip
- *   it (a row with `skipped`) when it would not finish within N seconds of the start; a fit still
- *   running at N is aborted and its image skipped. The JSON lists the skipped images per task
+ *   it (a row with `skipped`) when it would not finish within N seconds of the start; a running
+ *   fit whose own rate (from its second check on) says it will not finish stops there, and one
+ *   still running at N is aborted; either way its image is skipped. The JSON lists the skipped images per task
  *   as a ready `--only`.
  * - `--json-out FILE`: the `--json` object, rewritten after every image (images not reached yet
  *   appear as skipped), so a killed run keeps what it finished.
@@ -90,6 +91,7 @@ import { loadImage } from "../ops/load.ts";
 import { psnr, psnrY } from "../ops/metrics.ts";
 import { cropData } from "../ops/pad.ts";
 import { saveImage } from "../ops/save.ts";
+import type { ProgressEvent } from "../pipeline/types.ts";
 import { findTorchPython } from "./side_by_side.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -462,6 +464,19 @@ export class FitBudget {
     const rate = msPerStep / 1000 / pixels;
     this.#rate = Math.max(this.#rate ?? 0, rate);
     this.#setup = Math.max(this.#setup, seconds - (steps * msPerStep) / 1000);
+  }
+
+  /**
+   * Why a running fit should stop now: `stepsLeft` more steps at `stepsPerSecond` (its own rate
+   * so far) would end after the budget. Undefined without a budget or when it will finish.
+   */
+  refuseRest(stepsLeft: number, stepsPerSecond: number): string | undefined {
+    if (this.#seconds === undefined || !(stepsPerSecond > 0)) return undefined;
+    const left = this.#seconds - this.elapsed();
+    const need = stepsLeft / stepsPerSecond;
+    if (need <= left) return undefined;
+    return `stopped early: ${stepsLeft} more steps need ${need.toFixed(0)} s, ` +
+      `${Math.max(0, left).toFixed(0)} s of the ${this.#seconds} s budget left`;
   }
 
   /** A signal that aborts at the budget's end (undefined without a budget). */
@@ -1178,6 +1193,9 @@ function printEstimate(
 const outputName = (item: Item, seed: number, seeds: number) =>
   `${item.task}_${item.name}${seeds > 1 ? `_seed${seed}` : ""}.png`;
 
+/** Why `--budget-s` stopped a running fit. */
+class BudgetStop extends Error {}
+
 /** The row of an image that was not fitted. */
 function skippedRow(item: Item, seeds: readonly number[], why: string): Row {
   return {
@@ -1229,16 +1247,28 @@ async function runComparison(
         break;
       }
       const started = performance.now();
+      // A fit that will not finish in time stops as soon as its own rate says so (from its
+      // second check on: the first includes the first dispatches), or at the budget's end.
+      const early = new AbortController();
+      const deadline = budget.signal();
+      const signal = deadline ? AbortSignal.any([deadline, early.signal]) : early.signal;
+      const emit = (event: ProgressEvent) => {
+        if (event.type !== "fit" || event.step < 2 * fit.checkEvery) return;
+        const why = budget.refuseRest(event.total - event.step, event.stepsPerSecond);
+        if (why) early.abort(new BudgetStop(why));
+      };
       let result: Awaited<ReturnType<typeof fitImage>>;
       try {
         result = await fitImage(
           { observation: item.observation, mask: item.mask, clean: item.clean },
           fit,
-          { name: item.name, signal: budget.signal() },
+          { name: item.name, signal, emit },
         );
       } catch (error) {
-        if (!(error instanceof DOMException && error.name === "TimeoutError")) throw error;
-        skipped = `aborted at the end of the budget (${budget.elapsed().toFixed(0)} s)`;
+        if (error instanceof BudgetStop) skipped = error.message;
+        else if (error instanceof DOMException && error.name === "TimeoutError") {
+          skipped = `aborted at the end of the budget (${budget.elapsed().toFixed(0)} s)`;
+        } else throw error;
         break;
       }
       budget.record(

@@ -141,12 +141,16 @@ Deno.test("FitBudget predicts from the fits timed so far and refuses what would 
   assert.equal(budget.refuse(1000, 256 * 256), undefined, "25 s of 75 s left");
   assert.match(budget.refuse(1000, 512 * 512)!, /predicted 85 s, 75 s of the 100 s budget left/);
   assert.match(budget.refuse(4000, 512 * 512)!, /325 s, longer than the whole 100 s budget/);
+  // A running fit at 50 steps/s: 2500 more steps need 50 s, 75 s are left; 5000 need 100 s.
+  assert.equal(budget.refuseRest(2500, 50), undefined);
+  assert.match(budget.refuseRest(5000, 50)!, /5000 more steps need 100 s, 75 s of the 100 s/);
   ms = 100_000;
   assert.match(budget.refuse(1, 1)!, /budget of 100 s spent/);
   const none = new FitBudget(undefined, clock);
   none.record(25, 1000, 256 * 256, 20);
   assert.equal(none.refuse(1e9, 1e9), undefined, "without a budget every fit may start");
   assert.equal(none.signal(), undefined);
+  assert.equal(none.refuseRest(1e9, 1), undefined);
 });
 
 function report(rows: QualityReport["rows"], seeds: number[]): QualityReport {
