@@ -1252,8 +1252,11 @@ async function runComparison(
       const early = new AbortController();
       const deadline = budget.signal();
       const signal = deadline ? AbortSignal.any([deadline, early.signal]) : early.signal;
+      let lastCheck: { step: number; stepsPerSecond: number } | undefined;
       const emit = (event: ProgressEvent) => {
-        if (event.type !== "fit" || event.step < 2 * fit.checkEvery) return;
+        if (event.type !== "fit") return;
+        lastCheck = { step: event.step, stepsPerSecond: event.stepsPerSecond };
+        if (event.step < 2 * fit.checkEvery) return;
         const why = budget.refuseRest(event.total - event.step, event.stepsPerSecond);
         if (why) early.abort(new BudgetStop(why));
       };
@@ -1265,6 +1268,11 @@ async function runComparison(
           { name: item.name, signal, emit },
         );
       } catch (error) {
+        if (lastCheck && lastCheck.stepsPerSecond > 0) {
+          // What the stopped fit measured still predicts the next ones.
+          const wall = (performance.now() - started) / 1000;
+          budget.record(wall, lastCheck.step, pixels, 1000 / lastCheck.stepsPerSecond);
+        }
         if (error instanceof BudgetStop) skipped = error.message;
         else if (error instanceof DOMException && error.name === "TimeoutError") {
           skipped = `aborted at the end of the budget (${budget.elapsed().toFixed(0)} s)`;
