@@ -8,7 +8,8 @@
  * Tasks: `denoise` and `jpeg` (identity), `sr` (Lanczos2 downsampling by `factor`; the LR image
  * is in slot "image", the output is f times larger), `inpaint` (mask from slot "mask" or a
  * file: 1/255 known, 0 missing), `flash` (slot "guide" holds the flash image, used as z; the
- * no-flash image in "image" is the target). Presets are the reference notebooks' settings
+ * no-flash image in "image" is the target), `deblur` (Gaussian blur of `sigma` pixels, see
+ * ops/operators.ts gaussianBlur; not in the reference). Presets are the reference notebooks' settings
  * (ops/tasks.ts).
  *
  * Sizes: the observation is reflect-padded to the network's `sizeMultiple` (÷ the SR factor)
@@ -39,6 +40,7 @@ import { loadImage } from "./load.ts";
 import { psnr } from "./metrics.ts";
 import {
   compose,
+  gaussianBlur,
   identity,
   lanczosDown,
   mask as maskOperator,
@@ -75,6 +77,8 @@ export interface DipFitOptions {
   readonly preset?: string;
   /** SR factor: 2, 4 or 8 (default 4). Only for `sr`. */
   readonly factor?: number;
+  /** Deblurring: σ in pixels of the Gaussian blur the observation went through. Only for `deblur`. */
+  readonly sigma?: number;
   /** Generator family; changing it drops the preset's `net` options. */
   readonly arch?: ArchName;
   /** Options of the architecture's builder, merged over the preset's. */
@@ -133,6 +137,8 @@ export interface ResolvedFit extends FitSettings {
   readonly preset: string;
   /** SR factor (1 for the other tasks). */
   readonly factor: number;
+  /** Gaussian blur σ in pixels (`deblur` only). */
+  readonly sigma?: number;
   /** Seed of the first run. */
   readonly seed: number;
   /** Fits averaged. */
@@ -157,6 +163,7 @@ const OPTION_KEYS = [
   "task",
   "preset",
   "factor",
+  "sigma",
   "arch",
   "net",
   "input",
@@ -177,7 +184,7 @@ const OPTION_KEYS = [
   "guide",
 ] as const;
 
-const TASKS: readonly TaskName[] = ["denoise", "sr", "inpaint", "jpeg", "flash"];
+const TASKS: readonly TaskName[] = ["denoise", "sr", "inpaint", "jpeg", "flash", "deblur"];
 const ARCHS: readonly ArchName[] = ["skip", "hourglass", "resnet", "deep-decoder"];
 const INPUTS: readonly InputKind[] = ["noise", "meshgrid", "image"];
 const ENGINES: readonly FitEngine[] = ["webgpu", "cpu", "reference", "auto"];
@@ -245,6 +252,17 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     if (o.factor !== 2 && o.factor !== 4 && o.factor !== 8) fail("2, 4 or 8", "factor", o.factor);
   }
   const factor = o.task === "sr" ? o.factor ?? 4 : 1;
+  if (o.sigma !== undefined && o.task !== "deblur") {
+    throw new RecipeError(`dipFit: sigma applies to task "deblur" only, not "${o.task}"`);
+  }
+  if (o.task === "deblur") {
+    if (o.sigma === undefined) {
+      throw new RecipeError(
+        `dipFit: task "deblur" needs sigma (the blur σ in pixels) but received none`,
+      );
+    }
+    checkNumber("sigma", o.sigma, { min: 0, minOpen: true });
+  }
   const presetName = o.preset ?? defaultPreset(o.task, factor);
   const preset = PRESETS[presetName];
   if (!preset || !TASK_PRESETS[o.task].includes(presetName)) {
@@ -343,6 +361,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     task: o.task,
     preset: presetName,
     factor,
+    ...(o.task === "deblur" ? { sigma: o.sigma } : {}),
     arch,
     net: net as NetOptions,
     input,
@@ -477,6 +496,8 @@ function baseOperator(fit: ResolvedFit): Operator {
       return lanczosDown(fit.factor);
     case "inpaint":
       return maskOperator();
+    case "deblur":
+      return gaussianBlur(fit.sigma!);
     default:
       return identity();
   }

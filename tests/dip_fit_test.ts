@@ -140,8 +140,8 @@ Deno.test("resolveFitOptions() refuses unknown and out-of-range options with a c
     /Unknown net option "channelz" for arch "skip"/,
   );
   throws(
-    () => resolveFitOptions({ task: "deblur" as never }),
-    /Expected one of denoise, sr, inpaint, jpeg, flash for task but received "deblur"/,
+    () => resolveFitOptions({ task: "dehaze" as never }),
+    /Expected one of denoise, sr, inpaint, jpeg, flash, deblur for task but received "dehaze"/,
   );
   throws(
     () => resolveFitOptions({ task: "sr", factor: 3 }),
