@@ -626,69 +626,59 @@ async function loadItems(
   const items: Item[] = [];
   for (const e of entries) {
     const file = (path: string) => join(data, path);
-    if (e.task === "denoise") {
-      const clean = shrink(await loadImage(file(FILES.clean(e.task, e.set, e.name))));
-      const authors = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
-      // denoising notebook: σ = 25/255, clipped; seeded per image
-      items.push({
-        task: e.task,
-        set: e.set,
-        name: e.name,
-        clean,
-        observation: addGaussianNoise(clean, 25, e.noiseSeed!),
-        authors: authors && shrink(authors),
-        anchor: e.anchor,
-      });
-    } else if (e.task === "sr") {
+    const published = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
+    let clean: Image;
+    let observation: Image;
+    let mask: Image | undefined;
+    let authors: Image | undefined;
+    if (e.task === "sr") {
       const [top, left, height, width] = e.region!;
       const gt = await loadImage(file(FILES.clean(e.task, e.set, e.name)));
       if (top + height > gt.height || left + width > gt.width || gt.channels !== 3) {
         throw new Error(
-          `quality: expected an RGB image of at least ${top + height}×${left + width} (the SR ` +
+          `quality: expected an RGB image of at least ${left + width}×${top + height} (the SR ` +
             `region of ${FILES.regions}) in ${FILES.clean(e.task, e.set, e.name)} but received ` +
-            `${gt.channels}×${gt.height}×${gt.width}`,
+            `${gt.channels} channels, ${gt.width}×${gt.height}`,
         );
       }
-      const out = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
-      const clean = shrink(region(gt, top, left, height, width));
-      const authors = out && shrink(region(out, top, left, height, width));
-      items.push({
-        task: e.task,
-        set: e.set,
-        name: e.name,
-        clean,
-        observation: lanczosDownsample(clean, 4), // the notebook's LR: PIL ANTIALIAS ÷ 4
-        authors: authors?.channels === clean.channels ? authors : undefined,
-        anchor: e.anchor,
-      });
+      clean = shrink(region(gt, top, left, height, width));
+      observation = lanczosDownsample(clean, 4); // the notebook's LR: PIL ANTIALIAS ÷ 4
+      authors = published && shrink(region(published, top, left, height, width));
     } else {
-      const clean = shrink(await loadImage(file(FILES.clean(e.task, e.set, e.name))));
-      const mask = binaryMask(shrink(await loadImage(file(FILES.mask(e.name)))));
-      if (mask.height !== clean.height || mask.width !== clean.width) {
-        throw new Error(
-          `quality: expected a ${clean.width}×${clean.height} mask in ${FILES.mask(e.name)} but ` +
-            `received ${mask.width}×${mask.height}`,
+      clean = shrink(await loadImage(file(FILES.clean(e.task, e.set, e.name))));
+      authors = published && shrink(published);
+      if (e.task === "denoise") {
+        // denoising notebook: σ = 25/255, clipped; seeded per image
+        observation = addGaussianNoise(clean, 25, e.noiseSeed!);
+      } else {
+        const known = binaryMask(shrink(await loadImage(file(FILES.mask(e.name)))));
+        if (known.height !== clean.height || known.width !== clean.width) {
+          throw new Error(
+            `quality: expected a ${clean.width}×${clean.height} mask in ${FILES.mask(e.name)} ` +
+              `but received ${known.width}×${known.height}`,
+          );
+        }
+        mask = known;
+        observation = makeImage(
+          1,
+          clean.height,
+          clean.width,
+          clean.data.map((v, i) => v * known.data[i]!),
+          e.name,
         );
       }
-      const observation = makeImage(
-        1,
-        clean.height,
-        clean.width,
-        clean.data.map((v, i) => v * mask.data[i]!),
-        e.name,
-      );
-      const authors = await loadOptional(file(FILES.authors(e.task, e.set, e.name)));
-      items.push({
-        task: e.task,
-        set: e.set,
-        name: e.name,
-        clean,
-        observation,
-        mask,
-        authors: authors && shrink(authors),
-        anchor: e.anchor,
-      });
     }
+    items.push({
+      task: e.task,
+      set: e.set,
+      name: e.name,
+      clean,
+      observation,
+      mask,
+      // An output with other channels than the ground truth is not scored.
+      authors: authors?.channels === clean.channels ? authors : undefined,
+      anchor: e.anchor,
+    });
   }
   return items;
 }
