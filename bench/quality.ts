@@ -1247,7 +1247,9 @@ async function runComparison(
         if (event.type !== "fit") return;
         lastCheck = { step: event.step, stepsPerSecond: event.stepsPerSecond };
         if (event.step < 2 * fit.checkEvery) return;
-        const why = budget.refuseRest(event.total - event.step, event.stepsPerSecond);
+        const seedsAfter = run.seeds.length - oursPerSeed.length - 1;
+        const stepsLeft = event.total - event.step + seedsAfter * fit.iterations;
+        const why = budget.refuseRest(stepsLeft, event.stepsPerSecond);
         if (why) early.abort(new BudgetStop(why));
       };
       let result: Awaited<ReturnType<typeof fitImage>>;
