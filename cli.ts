@@ -14,6 +14,7 @@
  */
 import { type Command, EXIT, UsageError } from "./cli/common.ts";
 import { command as bench } from "./cli/bench.ts";
+import { command as deblur } from "./cli/deblur.ts";
 import { command as degrade } from "./cli/degrade.ts";
 import { command as denoise } from "./cli/denoise.ts";
 import { command as inpaint } from "./cli/inpaint.ts";
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   denoise,
   sr,
   inpaint,
+  deblur,
   restoreFlash,
   bench,
 ];
