@@ -9,8 +9,8 @@
  * is in slot "image", the output is f times larger), `inpaint` (mask from slot "mask" or a
  * file: 1/255 known, 0 missing), `flash` (slot "guide" holds the flash image, used as z; the
  * no-flash image in "image" is the target), `deblur` (Gaussian blur of `sigma` pixels, see
- * ops/operators.ts gaussianBlur; not in the reference). Presets are the reference notebooks' settings
- * (ops/tasks.ts).
+ * ops/operators.ts gaussianBlur; not in the reference). Presets are the reference notebooks'
+ * settings (ops/tasks.ts).
  *
  * Sizes: the observation is reflect-padded to the network's `sizeMultiple` (÷ the SR factor)
  * and the result cropped back, so the output has exactly the input's size (× f for SR). The
@@ -77,7 +77,7 @@ export interface DipFitOptions {
   readonly preset?: string;
   /** SR factor: 2, 4 or 8 (default 4). Only for `sr`. */
   readonly factor?: number;
-  /** Deblurring: σ in pixels of the Gaussian blur the observation went through. Only for `deblur`. */
+  /** σ in pixels of the Gaussian blur the observation went through. Only for `deblur`. */
   readonly sigma?: number;
   /** Generator family; changing it drops the preset's `net` options. */
   readonly arch?: ArchName;
