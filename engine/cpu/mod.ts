@@ -1,8 +1,10 @@
 /**
  * The CPU backend: a {@link Trainer} that runs a plan with WebAssembly SIMD kernels
  * (engine/cpu/assembly, built by engine/cpu/build.ts) on `threads` workers sharing one
- * `WebAssembly.Memory`. Convolutions are blocked GEMMs with a 4×8 f32x4 micro-kernel; every
- * other step kind has its own kernel; threads meet at Atomics barriers between kernels.
+ * `WebAssembly.Memory`. Convolutions are blocked GEMMs with a 4×8 f32x4 micro-kernel, except
+ * the 3×3 stride-1 ones on planes ≥ 32², which run by Winograd F(2×2, 3×3) or F(4×4, 3×3)
+ * (`winograd` option); every other step kind has its own kernel; threads meet at Atomics barriers
+ * between kernels.
  *
  * Calls are queued in order, like a GPU queue: `run` returns at once, and `upload`,
  * `snapshot`, `restore`, `reset`, `read*` and `evaluate` take effect after the steps submitted
