@@ -71,6 +71,7 @@ export type WinogradPolicy = "auto" | "never" | "f2" | "f4";
  * of 32 tiles leave threads idle and the per-call filter transform is not amortised.
  */
 export const WINOGRAD_MIN_PIXELS = 32 * 32;
+/** Fewest input and output channels for which `auto` picks Winograd (see WINOGRAD_MIN_PIXELS). */
 export const WINOGRAD_MIN_CHANNELS = 16;
 /** Smallest output plane for which `auto` picks F(4×4, 3×3) over F(2×2, 3×3). */
 export const WINOGRAD4_MIN_PIXELS = 64 * 64;
