@@ -5,7 +5,8 @@
  * workgroup barriers (each invocation computes 4 channels × 8 or 16 pixels, or a few output × input
  * channels × the whole k×k window for the weight gradient), which keeps shader compilation
  * cheap on llvmpipe; reductions (BN statistics, losses) use one small workgroup tree per
- * (fit, channel).
+ * (fit, channel). The "hardware" tuning runs convs with enough channels as tiled GEMMs with
+ * workgroup memory instead (conv_gemm.ts).
  *
  * @module
  */
