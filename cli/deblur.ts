@@ -16,7 +16,8 @@ export const command: Command = {
 
 Fits a skip network whose output, blurred by a Gaussian of standard deviation S pixels
 (replicate padding, as \`degrade --blur S\` makes), matches <in>; writes the output, the same
-size as <in> (3000 steps, input noise 0.03: dipline's choice, not the reference's).
+size as <in> (3000 steps, input noise 0.03, EMA 0.99: dipline's choice, not the
+reference's).
 
   --sigma S             σ of the Gaussian blur in pixels (required, > 0)
 

@@ -106,3 +106,12 @@ Deno.test("the demo runs under its -P=demo permission set and writes out/demo", 
   assert.match(stdout, /PSNR restored: +\d+\.\d+ dB/);
   for (const path of written) assert.ok((await Deno.stat(path)).isFile, path);
 });
+
+Deno.test("examples/deblur.ts blurs, then adds noise, and deblurs with the same σ", async () => {
+  const nodes = (await recipe("deblur.ts")).compile().nodes.map((n) => n.op);
+  const degrade = nodes.find((op) => op.kind === "degrade")!;
+  const fit = nodes.find((op) => op.kind === "dipFit")!;
+  assert.ok((degrade.params.noise as number) > 0, "the observation is noisy");
+  assert.equal(fit.params.task, "deblur");
+  assert.equal(fit.params.sigma, degrade.params.blur);
+});

@@ -139,3 +139,42 @@ Deno.test("fit shortcuts refuse bad command lines with exit 2 and bad files with
     equal(missing.stderr.trim().split("\n").length, 1);
   });
 });
+
+Deno.test("dipline deblur keeps the size and refuses a missing or bad --sigma with exit 2", async () => {
+  await withDir(async (dir) => {
+    await saveImage(ramp(3, 11, 14), `${dir}/in.png`);
+    const ok1 = await dipline([
+      "deblur",
+      `${dir}/in.png`,
+      "-o",
+      `${dir}/sharp.png`,
+      "--sigma",
+      "1.5",
+      ...FAST,
+      "--json",
+    ]);
+    equal(ok1.code, 0, ok1.stderr);
+    const summary = JSON.parse(ok1.stdout.trim());
+    deepEqual([summary.task, summary.preset, summary.iterations], ["deblur", "deblur", 2]);
+    const out = await loadImage(`${dir}/sharp.png`);
+    deepEqual([out.channels, out.height, out.width], [3, 11, 14]);
+
+    const noSigma = await dipline(["deblur", `${dir}/in.png`, "-o", `${dir}/o.png`, ...FAST]);
+    equal(noSigma.code, 2);
+    ok(noSigma.stderr.includes("Expected --sigma S"), noSigma.stderr);
+    const zero = await dipline(["deblur", `${dir}/in.png`, "-o", `${dir}/o.png`, "--sigma", "0"]);
+    equal(zero.code, 2);
+    ok(zero.stderr.includes("Expected number > 0 for sigma but received 0"), zero.stderr);
+    const missing = await dipline([
+      "deblur",
+      `${dir}/absent.png`,
+      "-o",
+      `${dir}/o.png`,
+      "--sigma",
+      "1",
+      ...FAST,
+    ]);
+    equal(missing.code, 1);
+    ok(missing.stderr.includes("absent.png"), missing.stderr);
+  });
+});
