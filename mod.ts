@@ -47,7 +47,15 @@ export {
   type ResolvedFit,
   resolveFitOptions,
 } from "./ops/dip_fit.ts";
-export { compose, identity, lanczosDown, mask, type Operator } from "./ops/operators.ts";
+export {
+  compose,
+  gaussianBlur,
+  type GaussianBlurOptions,
+  identity,
+  lanczosDown,
+  mask,
+  type Operator,
+} from "./ops/operators.ts";
 export {
   type ArchName,
   type FitSettings,
