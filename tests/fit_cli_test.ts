@@ -1,4 +1,5 @@
 import { deepStrictEqual as deepEqual, equal, ok } from "node:assert/strict";
+import { degradeImage } from "../ops/degrade.ts";
 import { makeImage } from "../ops/image.ts";
 import { loadImage } from "../ops/load.ts";
 import { saveImage } from "../ops/save.ts";
@@ -140,9 +141,27 @@ Deno.test("fit shortcuts refuse bad command lines with exit 2 and bad files with
   });
 });
 
-Deno.test("dipline deblur keeps the size and refuses a missing or bad --sigma with exit 2", async () => {
+Deno.test("dipline degrade --blur --noise, then deblur, keeps the size; bad --sigma exits 2", async () => {
   await withDir(async (dir) => {
-    await saveImage(ramp(3, 11, 14), `${dir}/in.png`);
+    await saveImage(ramp(3, 11, 14), `${dir}/clean.png`);
+    // the natural recipe: blur, then noise, in one degrade call
+    const blurred = await dipline([
+      "degrade",
+      `${dir}/clean.png`,
+      "-o",
+      `${dir}/in.png`,
+      "--blur",
+      "1.5",
+      "--noise",
+      "3",
+      "--seed",
+      "2",
+    ]);
+    equal(blurred.code, 0, blurred.stderr);
+    const clean = await loadImage(`${dir}/clean.png`);
+    const expected = (await degradeImage(clean, { blur: 1.5, noise: 3, seed: 2 })).image.data;
+    const written = (await loadImage(`${dir}/in.png`)).data;
+    ok(written.every((v, i) => Math.abs(v - expected[i]!) <= 0.5 / 255 + 1e-6), "8-bit rounding");
     const ok1 = await dipline([
       "deblur",
       `${dir}/in.png`,
