@@ -7,87 +7,29 @@
  * (llvmpipe compiles a workgroup-memory kernel in ~2 s cold, so the cases share pipelines).
  */
 import assert from "node:assert/strict";
-import type { Arena, Plan, Step, View } from "../engine/plan.ts";
+import type { Step, View } from "../engine/plan.ts";
 import { HARDWARE_TUNING, kernelsForStep, SOFTWARE_TUNING } from "../engine/webgpu/kernels.ts";
 import { GEMM_MIN_M } from "../engine/webgpu/conv_gemm.ts";
 import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
 import * as oracle from "./oracle.ts";
+import {
+  ARENAS,
+  type Arenas,
+  assertClose,
+  BATCH,
+  paramOf,
+  PlanBuilder,
+  readFit,
+  shape,
+} from "./plan_harness.ts";
 
-const BATCH = 2;
-const ARENAS: readonly Arena[] = [
-  "param",
-  "grad",
-  "adamM",
-  "adamV",
-  "act",
-  "dact",
-  "stats",
-  "io",
-  "scalars",
-];
-
-const sizes = Object.fromEntries(ARENAS.map((a) => [a, 0])) as Record<Arena, number>;
-let paramsPerFit = 0;
-const steps: Step[] = [];
-
-/** A batch-2 view; `extra` floats of gap per fit make batchStride > c·h·w. */
-function view(arena: Arena, c: number, h: number, w: number, extra = 0): View {
-  const batchStride = c * h * w + extra;
-  const offset = sizes[arena];
-  sizes[arena] += batchStride * BATCH;
-  return { arena, offset, batchStride, c, h, w };
-}
-
-function param(size: number): { offset: number; size: number } {
-  paramsPerFit += size;
-  return { offset: paramsPerFit - size, size };
-}
-
-function planOf(forward: Step[]): Plan {
-  const io = view("io", 1, 1, 1);
-  const arenaSizes = { ...sizes, param: BATCH * paramsPerFit, scalars: 8 };
-  for (const a of ["grad", "adamM", "adamV"] as const) arenaSizes[a] = arenaSizes.param;
-  return {
-    batch: BATCH,
-    height: 1,
-    width: 1,
-    paramsPerFit,
-    arenaSizes,
-    forward,
-    loss: [],
-    backward: [],
-    update: [],
-    params: [],
-    io: { z0: io, z: io, output: io, target: io, ema: io },
-    scalars: { loss: 0, psnrObserved: 1 },
-    forwardMacs: 0,
-  };
-}
-
-type Arenas = Record<Arena, Float32Array>;
-
-function readFit(a: Arenas, v: View, b: number): Float32Array {
-  const start = v.offset + b * v.batchStride;
-  return a[v.arena].slice(start, start + v.c * v.h * v.w);
-}
-
-function paramOf(
-  a: Arenas,
-  arena: "param" | "grad",
-  ref: { offset: number; size: number },
-  b: number,
-) {
-  const start = b * paramsPerFit + ref.offset;
-  return a[arena].slice(start, start + ref.size);
-}
-
-/** Asserts |actual − expected| ≤ tol · (1 + max|expected|) elementwise. */
-function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
-  const tol = 1e-5;
-  const scale = 1 + expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const diff = oracle.maxAbsDiff(actual, expected);
-  assert.ok(diff <= tol * scale, `${what}: max |diff| ${diff} exceeds ${tol * scale}`);
-}
+const pb = new PlanBuilder();
+const view = pb.view.bind(pb);
+const param = pb.param.bind(pb);
+const steps = pb.steps;
+const planOf = (forward: Step[]) => pb.build({ forward });
+const close = (actual: Float32Array, expected: Float32Array, what: string): void =>
+  assertClose(actual, expected, 1e-5, what);
 
 interface ConvCase {
   name: string;
@@ -131,13 +73,12 @@ function convCase(c: ConvCase): void {
     { kind: "conv_bwd_weight", x, dy, weight, ...(bias ? { bias } : {}), ...common },
   );
   checks.set(c.name, (before, after) => {
-    const shape = (v: View) => ({ n: 1, c: v.c, h: v.h, w: v.w });
     for (let b = 0; b < BATCH; b++) {
       const xv = readFit(before, x, b);
-      const wv = paramOf(before, "param", weight, b);
-      const bv = bias ? paramOf(before, "param", bias, b) : undefined;
+      const wv = paramOf(before, "param", weight, b, pb.paramsPerFit);
+      const bv = bias ? paramOf(before, "param", bias, b, pb.paramsPerFit) : undefined;
       const fwd = oracle.conv2d(xv, shape(x), wv, c.cout, c.k, bv, c.stride, c.pad, c.padding);
-      assertClose(readFit(after, y, b), fwd.y, `${c.name} y (fit ${b})`);
+      close(readFit(after, y, b), fwd.y, `${c.name} y (fit ${b})`);
       const g = oracle.conv2dGrads(
         xv,
         shape(x),
@@ -151,9 +92,15 @@ function convCase(c: ConvCase): void {
       );
       const dx0 = readFit(before, dx, b);
       const dxExpected = c.accumulate ? g.dx.map((v, i) => v + dx0[i]!) : g.dx;
-      assertClose(readFit(after, dx, b), dxExpected, `${c.name} dx (fit ${b})`);
-      assertClose(paramOf(after, "grad", weight, b), g.dw, `${c.name} dw (fit ${b})`);
-      if (bias) assertClose(paramOf(after, "grad", bias, b), g.dbias, `${c.name} dbias (fit ${b})`);
+      close(readFit(after, dx, b), dxExpected, `${c.name} dx (fit ${b})`);
+      close(paramOf(after, "grad", weight, b, pb.paramsPerFit), g.dw, `${c.name} dw (fit ${b})`);
+      if (bias) {
+        close(
+          paramOf(after, "grad", bias, b, pb.paramsPerFit),
+          g.dbias,
+          `${c.name} dbias (fit ${b})`,
+        );
+      }
     }
   });
 }

@@ -7,103 +7,20 @@
  */
 import assert from "node:assert/strict";
 import { gaussianAt } from "../engine/plan.ts";
-import type { Arena, Plan, Step, View } from "../engine/plan.ts";
+import type { Plan, View } from "../engine/plan.ts";
 import { createWebGpuTrainer, type WebGpuTrainer } from "../engine/webgpu/mod.ts";
 import type { Activation } from "../models/graph.ts";
 import * as oracle from "./oracle.ts";
-
-const BATCH = 2;
-const ARENAS: readonly Arena[] = [
-  "param",
-  "grad",
-  "adamM",
-  "adamV",
-  "act",
-  "dact",
-  "stats",
-  "io",
-  "scalars",
-];
-
-/** Allocates regions of a hand-built plan; every arena starts as seeded random values. */
-class PlanBuilder {
-  readonly sizes = Object.fromEntries(ARENAS.map((a) => [a, 0])) as Record<Arena, number>;
-  paramsPerFit = 0;
-  readonly steps: Step[] = [];
-
-  alloc(arena: Arena, n: number): number {
-    const o = this.sizes[arena];
-    this.sizes[arena] += n;
-    return o;
-  }
-
-  /** A batch-2 view; `extra` floats of gap per fit make batchStride > c·h·w. */
-  view(arena: Arena, c: number, h: number, w: number, extra = 0): View {
-    const batchStride = c * h * w + extra;
-    return { arena, offset: this.alloc(arena, batchStride * BATCH), batchStride, c, h, w };
-  }
-
-  param(size: number): { offset: number; size: number } {
-    const offset = this.paramsPerFit;
-    this.paramsPerFit += size;
-    return { offset, size };
-  }
-
-  build(update: Step[] = []): Plan {
-    const io = this.view("io", 1, 1, 1);
-    const sizes = { ...this.sizes, param: BATCH * this.paramsPerFit };
-    for (const a of ["grad", "adamM", "adamV"] as const) sizes[a] = sizes.param;
-    sizes.scalars = Math.max(sizes.scalars, 8);
-    return {
-      batch: BATCH,
-      height: 1,
-      width: 1,
-      paramsPerFit: this.paramsPerFit,
-      arenaSizes: sizes,
-      forward: this.steps,
-      loss: [],
-      backward: [],
-      update,
-      params: [],
-      io: { z0: io, z: io, output: io, target: io, ema: io },
-      scalars: { loss: 0, psnrObserved: 1 },
-      forwardMacs: 0,
-    };
-  }
-}
-
-type Arenas = Record<Arena, Float32Array>;
-
-function readFit(a: Arenas, v: View, b: number): Float32Array {
-  const start = v.offset + b * v.batchStride;
-  return a[v.arena].slice(start, start + v.c * v.h * v.w);
-}
-
-function paramOf(
-  a: Arenas,
-  arena: "param" | "grad",
-  ref: { offset: number; size: number },
-  b: number,
-  ppf: number,
-) {
-  return a[arena].slice(b * ppf + ref.offset, b * ppf + ref.offset + ref.size);
-}
-
-function shape(v: View): oracle.Shape4 {
-  return { n: 1, c: v.c, h: v.h, w: v.w };
-}
-
-/** Asserts |actual − expected| ≤ tol · (1 + max|expected|) elementwise. */
-function assertClose(
-  actual: Float32Array,
-  expected: Float32Array,
-  tol: number,
-  what: string,
-): void {
-  const scale = 1 + expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const diff = oracle.maxAbsDiff(actual, expected);
-  assert.ok(diff <= tol * scale, `${what}: max |diff| ${diff} exceeds ${tol * scale}`);
-}
+import {
+  ARENAS,
+  type Arenas,
+  assertClose,
+  BATCH,
+  paramOf,
+  PlanBuilder,
+  readFit,
+  shape,
+} from "./plan_harness.ts";
 
 const add = (a: Float32Array, b: Float32Array) => a.map((v, i) => v + b[i]!);
 
@@ -604,21 +521,23 @@ Deno.test("webgpu input_noise, adam, ema, psnr and wmv follow the oracle step by
     eps: 1e-8,
   } as const; // PyTorch defaults
   sb.steps.push({ kind: "input_noise", z0, z, std });
-  const p = sb.build([
-    adam,
-    { kind: "ema", x, ema: e, decay: 0.99 },
-    { kind: "psnr", a: x, b: e, offset: sc.psnr },
-    {
-      kind: "wmv",
-      x,
-      ring,
-      window,
-      best,
-      varOffset: sc.v,
-      minOffset: sc.min,
-      argminOffset: sc.arg,
-    },
-  ]);
+  const p = sb.build({
+    update: [
+      adam,
+      { kind: "ema", x, ema: e, decay: 0.99 },
+      { kind: "psnr", a: x, b: e, offset: sc.psnr },
+      {
+        kind: "wmv",
+        x,
+        ring,
+        window,
+        best,
+        varOffset: sc.v,
+        minOffset: sc.min,
+        argminOffset: sc.arg,
+      },
+    ],
+  });
   const t = await createWebGpuTrainer(p);
   const host = randomArenas(p, 7);
   host.adamM.fill(0);
