@@ -30,17 +30,21 @@
  */
 import type { Activation } from "../models/graph.ts";
 
+/** Every flat buffer a plan addresses. */
+export const ARENAS = [
+  "param",
+  "grad",
+  "adamM",
+  "adamV",
+  "act",
+  "dact",
+  "stats",
+  "io",
+  "scalars",
+] as const;
+
 /** The flat buffers a plan addresses. */
-export type Arena =
-  | "param"
-  | "grad"
-  | "adamM"
-  | "adamV"
-  | "act"
-  | "dact"
-  | "stats"
-  | "io"
-  | "scalars";
+export type Arena = (typeof ARENAS)[number];
 
 /** A tensor region: NCHW with an explicit batch stride (in floats). */
 export interface View {

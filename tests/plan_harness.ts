@@ -6,24 +6,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Arena, Plan, Step, View } from "../engine/plan.ts";
+import { type Arena, ARENAS, type Plan, type Step, type View } from "../engine/plan.ts";
 import * as oracle from "./oracle.ts";
+
+export { ARENAS };
 
 /** Fits per hand-built plan. */
 export const BATCH = 2;
-
-/** Every arena of a plan. */
-export const ARENAS: readonly Arena[] = [
-  "param",
-  "grad",
-  "adamM",
-  "adamV",
-  "act",
-  "dact",
-  "stats",
-  "io",
-  "scalars",
-];
 
 /** Every arena's contents, read back from a trainer. */
 export type Arenas = Record<Arena, Float32Array>;

@@ -22,7 +22,7 @@
  */
 import type { StepScalars, Trainer } from "../backend.ts";
 import { initParams } from "../init.ts";
-import type { Arena, Plan, Step, View } from "../plan.ts";
+import { type Arena, ARENAS, type Plan, type Step, type View } from "../plan.ts";
 import {
   HARDWARE_TUNING,
   kernelsForStep,
@@ -75,18 +75,6 @@ interface Launch {
   readonly bindGroup: GPUBindGroup;
   readonly dispatch: readonly [number, number, number];
 }
-
-const ARENAS: readonly Arena[] = [
-  "param",
-  "grad",
-  "adamM",
-  "adamV",
-  "act",
-  "dact",
-  "stats",
-  "io",
-  "scalars",
-];
 
 /** Describes an adapter as `description` or `vendor architecture`. */
 function describeAdapter(adapter: GPUAdapter): string {
