@@ -22,7 +22,7 @@ import { command as metrics } from "./cli/metrics.ts";
 import { command as restoreFlash } from "./cli/restore_flash.ts";
 import { command as run } from "./cli/run.ts";
 import { command as sr } from "./cli/sr.ts";
-import { InputError, RecipeError } from "./pipeline/errors.ts";
+import { InputError, RecipeError } from "./core/errors.ts";
 
 /** Every subcommand, in the order the help lists them. Add a new one here. */
 export const COMMANDS: readonly Command[] = [

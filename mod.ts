@@ -18,26 +18,22 @@
  * @module
  */
 export * from "./pipeline/mod.ts";
-export { type Image, makeImage } from "./ops/image.ts";
+export { type Image, makeImage } from "./core/image.ts";
 export {
   decodeImage,
   DEFAULT_MAX_PIXELS,
   IMAGE_EXTENSIONS,
   loadImage,
   type LoadOptions,
-} from "./ops/load.ts";
+} from "./image/load.ts";
+export { encodeImage, saveImage, type SaveOptions, writeFileAtomic } from "./image/save.ts";
+export { type SaveOpOptions } from "./ops/save.ts";
+export { degradeImage, type DegradeSpec } from "./dip/degrade.ts";
+export { psnr, psnrY, ssim } from "./image/metrics.ts";
+export { type MetricsOpOptions } from "./ops/metrics.ts";
+export { testCard } from "./image/testcard.ts";
+export { dipFit } from "./ops/dip_fit.ts";
 export {
-  encodeImage,
-  saveImage,
-  type SaveOpOptions,
-  type SaveOptions,
-  writeFileAtomic,
-} from "./ops/save.ts";
-export { degradeImage, type DegradeSpec } from "./ops/degrade.ts";
-export { type MetricsOpOptions, psnr, psnrY, ssim } from "./ops/metrics.ts";
-export { testCard } from "./ops/testcard.ts";
-export {
-  dipFit,
   type DipFitOptions,
   type FitEngine,
   type FitHooks,
@@ -46,7 +42,7 @@ export {
   type FitResult,
   type ResolvedFit,
   resolveFitOptions,
-} from "./ops/dip_fit.ts";
+} from "./dip/fit.ts";
 export {
   compose,
   gaussianBlur,
@@ -55,7 +51,7 @@ export {
   lanczosDown,
   mask,
   type Operator,
-} from "./ops/operators.ts";
+} from "./dip/operators.ts";
 export {
   type ArchName,
   type FitSettings,
@@ -63,7 +59,7 @@ export {
   type NetOptions,
   PRESETS,
   type TaskName,
-} from "./ops/tasks.ts";
+} from "./dip/tasks.ts";
 export { average, type AverageOptions } from "./ops/average.ts";
 export {
   type Activation,

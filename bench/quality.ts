@@ -83,15 +83,15 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { channelsOverride } from "../cli/fit_common.ts";
-import { addGaussianNoise, lanczosDownsample } from "../ops/degrade.ts";
-import { binaryMask, type DipFitOptions, fitImage, resolveFitOptions } from "../ops/dip_fit.ts";
-import { type Image, makeImage } from "../ops/image.ts";
-import { loadImage } from "../ops/load.ts";
-import { psnr, psnrY } from "../ops/metrics.ts";
-import { cropData } from "../ops/pad.ts";
-import { saveImage } from "../ops/save.ts";
-import type { ProgressEvent } from "../pipeline/types.ts";
+import { channelsOverride } from "../dip/tasks.ts";
+import { addGaussianNoise, lanczosDownsample } from "../dip/degrade.ts";
+import { binaryMask, type DipFitOptions, fitImage, resolveFitOptions } from "../dip/fit.ts";
+import { type Image, makeImage } from "../core/image.ts";
+import { loadImage } from "../image/load.ts";
+import { psnr, psnrY } from "../image/metrics.ts";
+import { cropData } from "../dip/pad.ts";
+import { saveImage } from "../image/save.ts";
+import type { ProgressEvent } from "../core/types.ts";
 import { findTorchPython } from "./side_by_side.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

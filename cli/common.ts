@@ -25,7 +25,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { RecipeError } from "../pipeline/errors.ts";
+import { RecipeError, UsageError } from "../core/errors.ts";
 
 /** A `dipline` subcommand. */
 export interface Command {
@@ -43,9 +43,7 @@ export interface Command {
 export const EXIT = { ok: 0, input: 1, usage: 2 } as const;
 
 /** The command line is wrong (unknown flag, missing argument, bad value): exit 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError };
 
 /**
  * Parses flags strictly; positionals allowed. Errors become one-line {@link UsageError}s such as

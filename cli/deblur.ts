@@ -1,7 +1,7 @@
 /**
  * `dipline deblur`: Deep Image Prior deblurring of a Gaussian blur of known σ (the
  * gaussianBlur data term; not in the reference, whose notebooks have no deblurring — the
- * preset is dipline's choice, see ops/tasks.ts).
+ * preset is dipline's choice, see dip/tasks.ts).
  *
  * @module
  */

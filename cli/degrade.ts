@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { checkDegradeSpec, degradeImage, type DegradeSpec } from "../ops/degrade.ts";
-import { loadImage } from "../ops/load.ts";
-import { saveImage } from "../ops/save.ts";
+import { checkDegradeSpec, degradeImage, type DegradeSpec } from "../dip/degrade.ts";
+import { loadImage } from "../image/load.ts";
+import { saveImage } from "../image/save.ts";
 import {
   asUsageError,
   type Command,

@@ -10,13 +10,13 @@ import {
   fitImage,
   referenceAtSize,
   resolveFitOptions,
-} from "../ops/dip_fit.ts";
-import { loadImage } from "../ops/load.ts";
-import { psnr, ssim } from "../ops/metrics.ts";
-import { saveImage } from "../ops/save.ts";
-import type { ArchName, TaskName } from "../ops/tasks.ts";
+} from "../dip/fit.ts";
+import { loadImage } from "../image/load.ts";
+import { psnr, ssim } from "../image/metrics.ts";
+import { saveImage } from "../image/save.ts";
+import { type ArchName, channelsOverride, type TaskName } from "../dip/tasks.ts";
 import { formatDuration } from "../pipeline/progress.ts";
-import type { ProgressEvent } from "../pipeline/types.ts";
+import type { ProgressEvent } from "../core/types.ts";
 import { asUsageError, type Command, EXIT, numberFlag, printLine, UsageError } from "./common.ts";
 
 /** Flags every fit shortcut accepts (parseArgs config). */
@@ -101,23 +101,6 @@ function resolveFitOptionsOrUsage(command: Pick<Command, "name">, options: DipFi
   } catch (error) {
     throw asUsageError(command, error);
   }
-}
-
-/** The `net` options that set every level's width to `channels`. */
-export function channelsOverride(
-  arch: ArchName,
-  net: Record<string, unknown>,
-  channels: number,
-): Record<string, unknown> {
-  if (arch === "resnet" || arch === "deep-decoder") return { channels };
-  const levels = Array.isArray(net.channelsDown) ? net.channelsDown.length : 5;
-  const widths = new Array<number>(levels).fill(channels);
-  const out: Record<string, unknown> = { channelsDown: widths, channelsUp: widths };
-  // Skip widths above the new width (e.g. inpainting's 128) shrink with it.
-  if (arch === "skip" && Array.isArray(net.channelsSkip)) {
-    out.channelsSkip = (net.channelsSkip as number[]).map((s) => Math.min(s, channels));
-  }
-  return out;
 }
 
 /**

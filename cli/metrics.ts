@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { loadImage } from "../ops/load.ts";
-import { InputError } from "../pipeline/errors.ts";
-import { cropBorder, lumaY, psnr, ssim } from "../ops/metrics.ts";
-import type { Image } from "../ops/image.ts";
+import { loadImage } from "../image/load.ts";
+import { InputError } from "../core/errors.ts";
+import { cropBorder, lumaY, psnr, ssim } from "../image/metrics.ts";
+import type { Image } from "../core/image.ts";
 import {
   type Command,
   EXIT,

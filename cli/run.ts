@@ -7,11 +7,11 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isPipeline, type Pipeline } from "../pipeline/dsl.ts";
-import { InputError } from "../pipeline/errors.ts";
+import { InputError } from "../core/errors.ts";
 import { collectInputs, runPipeline } from "../pipeline/executor.ts";
 import { jsonLinesReporter, terminalReporter } from "../pipeline/progress.ts";
 import { parseShard } from "../pipeline/sources.ts";
-import type { ProgressEvent } from "../pipeline/types.ts";
+import type { ProgressEvent } from "../core/types.ts";
 import {
   type Command,
   EXIT,

@@ -28,7 +28,12 @@
  *
  * @module
  */
-import type { Activation } from "../models/graph.ts";
+
+/**
+ * A nonlinearity the engine runs. The plan owns its vocabulary so that the backends import
+ * nothing above engine/; models/graph.ts's Activation is the same union.
+ */
+export type Activation = "leaky_relu" | "relu" | "swish" | "elu" | "sigmoid" | "none";
 
 /** Every flat buffer a plan addresses. */
 export const ARENAS = [

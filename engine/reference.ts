@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Activation } from "../models/graph.ts";
+import type { Activation } from "./plan.ts";
 import type { StepScalars, Trainer } from "./backend.ts";
 import { initParams } from "./init.ts";
 import { type Arena, gaussianAt, type ParamRef, type Plan, type Step, type View } from "./plan.ts";

@@ -2,16 +2,17 @@
  * `average({ runs: n })`: run the preceding dipFit n times with distinct seeds (seed, seed + 1,
  * …) and average the outputs; the paper reports 30.43 → 31.00 dB for two runs in denoising.
  *
- * It is a compile-time expansion (pipeline/graph.ts): the previous dipFit op is replaced by one
+ * It is a compile-time expansion (core/graph.ts): the previous dipFit op is replaced by one
  * dipFit with `runs: n`, which trains the n fits batched in one trainer (batch = n, or
  * `batch` at a time when memory is short) and writes their mean to "image".
  *
  * @module
  */
-import { RecipeError } from "../pipeline/errors.ts";
-import type { Expansion } from "../pipeline/graph.ts";
-import type { Op } from "../pipeline/types.ts";
-import { dipFit, type DipFitOptions } from "./dip_fit.ts";
+import { RecipeError } from "../core/errors.ts";
+import type { Expansion } from "../core/graph.ts";
+import type { Op } from "../core/types.ts";
+import type { DipFitOptions } from "../dip/fit.ts";
+import { dipFit } from "./dip_fit.ts";
 
 /** Options of {@link average}. */
 export interface AverageOptions {

@@ -18,11 +18,13 @@
  * @module
  */
 import { average, type AverageOptions } from "../ops/average.ts";
-import { degradeOp, type DegradeSpec } from "../ops/degrade.ts";
-import { dipFit, type DipFitOptions } from "../ops/dip_fit.ts";
+import type { DegradeSpec } from "../dip/degrade.ts";
+import type { DipFitOptions } from "../dip/fit.ts";
+import { degradeOp } from "../ops/degrade.ts";
+import { dipFit } from "../ops/dip_fit.ts";
 import { metricsOp, type MetricsOpOptions } from "../ops/metrics.ts";
 import { saveOp, type SaveOpOptions } from "../ops/save.ts";
-import { RecipeError } from "./errors.ts";
+import { RecipeError } from "../core/errors.ts";
 import { type RunOptions, runPipeline, type RunSummary } from "./executor.ts";
 import {
   type CompiledGraph,
@@ -30,8 +32,8 @@ import {
   compileSteps,
   explainGraph,
   type Step,
-} from "./graph.ts";
-import type { Frame, Op } from "./types.ts";
+} from "../core/graph.ts";
+import type { Frame, Op } from "../core/types.ts";
 
 const PIPELINE_BRAND = Symbol.for("dipline.pipeline");
 

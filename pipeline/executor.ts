@@ -8,10 +8,10 @@
  */
 import { resolve, sep } from "node:path";
 import type { Pipeline } from "./dsl.ts";
-import { InputError } from "./errors.ts";
-import { type CompiledGraph, graphOutputs } from "./graph.ts";
+import { InputError } from "../core/errors.ts";
+import { type CompiledGraph, graphOutputs } from "../core/graph.ts";
 import { type InputItem, parseShard, resolveInputs, type Shard, takeShard } from "./sources.ts";
-import type { Frame, OpContext, ProgressEvent } from "./types.ts";
+import type { Frame, OpContext, ProgressEvent } from "../core/types.ts";
 
 /** Options of a run. */
 export interface RunOptions {

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { imageInput, pipeline } from "./mod.ts";
- * import { testCard } from "../ops/testcard.ts";
+ * import { testCard } from "../image/testcard.ts";
  *
  * const summary = await pipeline()
  *   .degrade({ noise: 25, seed: 1 })
@@ -36,7 +36,7 @@ export {
   graphOutputs,
   isExpansion,
   type Step,
-} from "./graph.ts";
+} from "../core/graph.ts";
 export {
   collectInputs,
   execute,
@@ -67,5 +67,5 @@ export {
   terminalReporter,
   updateProgress,
 } from "./progress.ts";
-export { InputError, RecipeError } from "./errors.ts";
-export type { Frame, FrameMeta, Op, OpContext, ProgressEvent } from "./types.ts";
+export { InputError, RecipeError } from "../core/errors.ts";
+export type { Frame, FrameMeta, Op, OpContext, ProgressEvent } from "../core/types.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ProgressEvent } from "./types.ts";
+import type { ProgressEvent } from "../core/types.ts";
 
 /** Writes each event as one JSON line to `write` (default: stdout). */
 export function jsonLinesReporter(

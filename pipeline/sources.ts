@@ -9,9 +9,9 @@
  * @module
  */
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
-import type { Image } from "../ops/image.ts";
-import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, loadImage } from "../ops/load.ts";
-import { InputError } from "./errors.ts";
+import type { Image } from "../core/image.ts";
+import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, loadImage } from "../image/load.ts";
+import { InputError } from "../core/errors.ts";
 
 /** One input of a run. */
 export interface InputItem {

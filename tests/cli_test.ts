@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadImage } from "../ops/load.ts";
-import { cropBorder, lumaY, psnr, ssim } from "../ops/metrics.ts";
-import { encodeImage, saveImage } from "../ops/save.ts";
-import { testCard } from "../ops/testcard.ts";
+import { loadImage } from "../image/load.ts";
+import { cropBorder, lumaY, psnr, ssim } from "../image/metrics.ts";
+import { encodeImage, saveImage } from "../image/save.ts";
+import { testCard } from "../image/testcard.ts";
 import { pngHeaderOnly } from "./fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -4,14 +4,15 @@
  * its options are validated like the other tasks'.
  */
 import { deepStrictEqual as deepEqual, ok, throws } from "node:assert/strict";
-import { blur, degradeImage } from "../ops/degrade.ts";
-import { dipFit, fitImage, resolveFitOptions } from "../ops/dip_fit.ts";
-import { makeImage } from "../ops/image.ts";
-import { psnr } from "../ops/metrics.ts";
-import { cropData } from "../ops/pad.ts";
-import { PRESETS } from "../ops/tasks.ts";
-import { testCard } from "../ops/testcard.ts";
-import { RecipeError } from "../pipeline/errors.ts";
+import { blur, degradeImage } from "../dip/degrade.ts";
+import { fitImage, resolveFitOptions } from "../dip/fit.ts";
+import { dipFit } from "../ops/dip_fit.ts";
+import { makeImage } from "../core/image.ts";
+import { psnr } from "../image/metrics.ts";
+import { cropData } from "../dip/pad.ts";
+import { PRESETS } from "../dip/tasks.ts";
+import { testCard } from "../image/testcard.ts";
+import { RecipeError } from "../core/errors.ts";
 
 Deno.test("resolveFitOptions() takes sigma for deblur only, and the deblur preset", () => {
   const fit = resolveFitOptions({ task: "deblur", sigma: 1.5 });

@@ -5,17 +5,17 @@ import {
   bernoulliDrop,
   blur,
   degradeImage,
-  degradeOp,
   jpegDegrade,
   lanczosDownsample,
   textMask,
-} from "../ops/degrade.ts";
-import { type Image, makeImage } from "../ops/image.ts";
-import { psnr } from "../ops/metrics.ts";
-import { gaussianBlur } from "../ops/operators.ts";
-import { testCard } from "../ops/testcard.ts";
-import { RecipeError } from "../pipeline/errors.ts";
-import type { Frame } from "../pipeline/types.ts";
+} from "../dip/degrade.ts";
+import { degradeOp } from "../ops/degrade.ts";
+import { type Image, makeImage } from "../core/image.ts";
+import { psnr } from "../image/metrics.ts";
+import { gaussianBlur } from "../dip/operators.ts";
+import { testCard } from "../image/testcard.ts";
+import { RecipeError } from "../core/errors.ts";
+import type { Frame } from "../core/types.ts";
 
 function constant(channels: 1 | 3, h: number, w: number, value: number): Image {
   return makeImage(channels, h, w, new Float32Array(channels * h * w).fill(value), "const");

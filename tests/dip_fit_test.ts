@@ -3,20 +3,15 @@ import type { StepScalars, Trainer } from "../engine/backend.ts";
 import type { Plan } from "../engine/plan.ts";
 import { ReferenceTrainer } from "../engine/reference.ts";
 import { average } from "../ops/average.ts";
-import { WindowedVariance } from "../ops/early_stop.ts";
-import { addGaussianNoise } from "../ops/degrade.ts";
-import {
-  dipFit,
-  type DipFitOptions,
-  type FitHooks,
-  fitImage,
-  resolveFitOptions,
-} from "../ops/dip_fit.ts";
-import { type Image, makeImage } from "../ops/image.ts";
-import { psnr } from "../ops/metrics.ts";
-import { saveImage } from "../ops/save.ts";
-import { compileSteps } from "../pipeline/graph.ts";
-import type { Frame, OpContext, ProgressEvent } from "../pipeline/types.ts";
+import { WindowedVariance } from "../dip/early_stop.ts";
+import { addGaussianNoise } from "../dip/degrade.ts";
+import { dipFit } from "../ops/dip_fit.ts";
+import { type DipFitOptions, type FitHooks, fitImage, resolveFitOptions } from "../dip/fit.ts";
+import { type Image, makeImage } from "../core/image.ts";
+import { psnr } from "../image/metrics.ts";
+import { saveImage } from "../image/save.ts";
+import { compileSteps } from "../core/graph.ts";
+import type { Frame, OpContext, ProgressEvent } from "../core/types.ts";
 
 /** A 2-level skip net with a few channels: sizeMultiple 4, fast on the reference engine. */
 const TINY = {

@@ -1,5 +1,5 @@
 import { deepStrictEqual as deepEqual, ok as assert, throws } from "node:assert/strict";
-import { Backtracker, WindowedVariance, wmvShouldStop } from "../ops/early_stop.ts";
+import { Backtracker, WindowedVariance, wmvShouldStop } from "../dip/early_stop.ts";
 
 /** An output sequence whose step-to-step jitter shrinks until `turn`, then grows. */
 function syntheticOutput(step: number, turn: number, size: number): Float32Array {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadImage } from "../ops/load.ts";
-import { saveImage } from "../ops/save.ts";
-import { testCard } from "../ops/testcard.ts";
+import { loadImage } from "../image/load.ts";
+import { saveImage } from "../image/save.ts";
+import { testCard } from "../image/testcard.ts";
 import { isPipeline, type Pipeline } from "../pipeline/dsl.ts";
 import type { RunSummary } from "../pipeline/executor.ts";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeImage } from "../ops/image.ts";
-import { saveImage } from "../ops/save.ts";
-import { testCard } from "../ops/testcard.ts";
+import { makeImage } from "../core/image.ts";
+import { saveImage } from "../image/save.ts";
+import { testCard } from "../image/testcard.ts";
 import { pipeline } from "../pipeline/dsl.ts";
-import { InputError } from "../pipeline/errors.ts";
+import { InputError } from "../core/errors.ts";
 import { execute, runPipeline } from "../pipeline/executor.ts";
 import {
   formatDuration,
@@ -13,7 +13,7 @@ import {
   updateProgress,
 } from "../pipeline/progress.ts";
 import { imageInput } from "../pipeline/sources.ts";
-import type { Op, ProgressEvent } from "../pipeline/types.ts";
+import type { Op, ProgressEvent } from "../core/types.ts";
 
 /** A temp folder with small PNG inputs (and, optionally, a file that is not an image). */
 async function inputs(names: string[], options: { bad?: string } = {}): Promise<string> {

@@ -1,8 +1,8 @@
 import { deepStrictEqual as deepEqual, equal, ok } from "node:assert/strict";
-import { degradeImage } from "../ops/degrade.ts";
-import { makeImage } from "../ops/image.ts";
-import { loadImage } from "../ops/load.ts";
-import { saveImage } from "../ops/save.ts";
+import { degradeImage } from "../dip/degrade.ts";
+import { makeImage } from "../core/image.ts";
+import { loadImage } from "../image/load.ts";
+import { saveImage } from "../image/save.ts";
 
 /** Tiny fits: 4 channels per level, 2 steps, the plain-TypeScript reference engine. */
 const FAST = ["--engine", "reference", "--channels", "4", "--iterations", "2"];

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
-import { decodeImage, IMAGE_EXTENSIONS, loadImage } from "../ops/load.ts";
-import { encodeImage } from "../ops/save.ts";
-import { makeImage } from "../ops/image.ts";
-import { testCard } from "../ops/testcard.ts";
-import { InputError } from "../pipeline/errors.ts";
+import { decodeImage, IMAGE_EXTENSIONS, loadImage } from "../image/load.ts";
+import { encodeImage } from "../image/save.ts";
+import { makeImage } from "../core/image.ts";
+import { testCard } from "../image/testcard.ts";
+import { InputError } from "../core/errors.ts";
 import {
   buildGif,
   buildGrayJpeg,

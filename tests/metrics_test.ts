@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { type Image, makeImage } from "../ops/image.ts";
-import { cropBorder, lumaY, metricsOp, psnr, psnrY, ssim } from "../ops/metrics.ts";
-import { testCard } from "../ops/testcard.ts";
-import type { Frame } from "../pipeline/types.ts";
+import { type Image, makeImage } from "../core/image.ts";
+import { cropBorder, lumaY, psnr, psnrY, ssim } from "../image/metrics.ts";
+import { metricsOp } from "../ops/metrics.ts";
+import { testCard } from "../image/testcard.ts";
+import type { Frame } from "../core/types.ts";
 
 function constant(channels: 1 | 3, h: number, w: number, value: number): Image {
   return makeImage(channels, h, w, new Float32Array(channels * h * w).fill(value), "const");
@@ -12,7 +13,7 @@ function map(image: Image, f: (v: number, i: number) => number): Image {
   return makeImage(image.channels, image.height, image.width, image.data.map(f), image.name);
 }
 
-/** Deterministic pseudo-random values in [0, 1) (an LCG), independent of ops/degrade.ts. */
+/** Deterministic pseudo-random values in [0, 1) (an LCG), independent of dip/degrade.ts. */
 function randomImage(channels: 1 | 3, h: number, w: number, seed: number): Image {
   let s = seed;
   const data = new Float32Array(channels * h * w).map(() => {

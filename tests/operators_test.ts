@@ -13,7 +13,7 @@ import {
   lanczosDown,
   mask,
   type Operator,
-} from "../ops/operators.ts";
+} from "../dip/operators.ts";
 import { randomArray } from "./oracle.ts";
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-6): void {

@@ -1,5 +1,5 @@
 import { deepStrictEqual as deepEqual, throws } from "node:assert/strict";
-import { makeImage } from "../ops/image.ts";
+import { makeImage } from "../core/image.ts";
 import {
   cropPadding,
   isPadded,
@@ -8,7 +8,7 @@ import {
   reflectIndex,
   reflectPad,
   scalePadding,
-} from "../ops/pad.ts";
+} from "../dip/pad.ts";
 
 function ramp(channels: 1 | 3, height: number, width: number) {
   const data = new Float32Array(channels * height * width);

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { degradeImage } from "../ops/degrade.ts";
-import type { Image } from "../ops/image.ts";
-import { psnr, ssim } from "../ops/metrics.ts";
-import { testCard } from "../ops/testcard.ts";
+import { degradeImage } from "../dip/degrade.ts";
+import type { Image } from "../core/image.ts";
+import { psnr, ssim } from "../image/metrics.ts";
+import { testCard } from "../image/testcard.ts";
 import { expectValue, isPipeline, pipeline } from "../pipeline/dsl.ts";
-import { RecipeError } from "../pipeline/errors.ts";
-import type { Expansion } from "../pipeline/graph.ts";
+import { RecipeError } from "../core/errors.ts";
+import type { Expansion } from "../core/graph.ts";
 import { imageInput } from "../pipeline/sources.ts";
-import type { Frame, Op } from "../pipeline/types.ts";
+import type { Frame, Op } from "../core/types.ts";
 
 /** A test op that copies slot `from` to slot `to`. */
 function copyOp(from: string, to: string, tag = ""): Op {

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeImage } from "../ops/image.ts";
-import { decodeImage, loadImage } from "../ops/load.ts";
-import { psnr } from "../ops/metrics.ts";
-import { encodeImage, resolveOutputPath, saveImage, saveOp, writeFileAtomic } from "../ops/save.ts";
-import { testCard } from "../ops/testcard.ts";
-import { InputError } from "../pipeline/errors.ts";
-import type { Frame, OpContext } from "../pipeline/types.ts";
+import { makeImage } from "../core/image.ts";
+import { decodeImage, loadImage } from "../image/load.ts";
+import { psnr } from "../image/metrics.ts";
+import { encodeImage, saveImage, writeFileAtomic } from "../image/save.ts";
+import { resolveOutputPath, saveOp } from "../ops/save.ts";
+import { testCard } from "../image/testcard.ts";
+import { InputError } from "../core/errors.ts";
+import type { Frame, OpContext } from "../core/types.ts";
 import { tempDir } from "./fixtures.ts";
 
 /** PNG header fields: [bit depth, colour type]. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { InputError } from "../pipeline/errors.ts";
+import { InputError } from "../core/errors.ts";
 import {
   globToRegExp,
   listFolder,

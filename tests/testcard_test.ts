@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testCard } from "../ops/testcard.ts";
+import { testCard } from "../image/testcard.ts";
 
 Deno.test("testCard() defaults to a deterministic 256×256 colour card in [0, 1]", () => {
   const card = testCard();

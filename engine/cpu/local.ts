@@ -12,7 +12,6 @@ import { type Kernels, type ScheduleOptions, scheduleSteps } from "./schedule.ts
 import { loadKernelModule } from "./wasm.ts";
 
 export type * from "../plan.ts";
-export type { Activation } from "../../models/graph.ts";
 export type { MemoryLayout } from "./memory.ts";
 export type { Kernels, ScheduleOptions } from "./schedule.ts";
 

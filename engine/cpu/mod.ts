@@ -40,7 +40,6 @@ import type { FromWorker, ToWorker } from "./worker.ts";
 
 export type { StepScalars, Trainer } from "../backend.ts";
 export type * from "../plan.ts";
-export type { Activation } from "../../models/graph.ts";
 export type { WinogradPolicy } from "./memory.ts";
 
 /** Options of {@link createCpuTrainer}. */

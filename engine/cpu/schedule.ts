@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Activation } from "../../models/graph.ts";
+import type { Activation } from "../plan.ts";
 import type { Plan, StatsRef, Step, View } from "../plan.ts";
 import { type MemoryLayout, planSteps, type WinogradPolicy, winogradTile } from "./memory.ts";
 

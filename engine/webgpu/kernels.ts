@@ -11,7 +11,7 @@
  * @module
  */
 import type { Plan, Step, View } from "../plan.ts";
-import type { Activation } from "../../models/graph.ts";
+import type { Activation } from "../plan.ts";
 import {
   activationFns,
   CTRL_SEEDS,
@@ -59,11 +59,11 @@ export interface Tuning {
 export const SOFTWARE_TUNING: Tuning = {
   bwdWeightInvocations: 16384,
   reductionWidth: 64,
-  // 8 × 2 measured 1.7× faster than 4 × 1 on llvmpipe (bench_conv.ts, 128→128 3×3 at 64²).
+  // 8 × 2 measured 1.7× faster than 4 × 1 on llvmpipe (bench/webgpu_conv.ts, 128→128 3×3 at 64²).
   bwdWeightTile: [8, 2],
   // A few threads: one workgroup per channel already keeps them busy; saves a pass over x.
   fuseBn: true,
-  // 16 measured 1.4× faster than 8 and 8 1.4–1.6× faster than 4 (bench_conv.ts, 132→128 at 64²).
+  // 16 measured 1.4× faster than 8 and 8 1.4–1.6× faster than 4 (bench/webgpu_conv.ts, 132→128 at 64²).
   convPixels: 16,
   // llvmpipe: barrier-free kernels compile fast and run best on a few threads.
   convGemm: false,

@@ -11,7 +11,7 @@
 import type { Arena, View } from "../plan.ts";
 
 export type { Arena, View };
-import type { Activation } from "../../models/graph.ts";
+import type { Activation } from "../plan.ts";
 
 /** A device buffer a kernel may bind: a plan arena, the control words, or the scratch area. */
 export type BufferName = Arena | "ctrl" | "scratch";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Image, makeImage } from "./image.ts";
+import { type Image, makeImage } from "../core/image.ts";
 
 /** Default test card size: 256×256, small enough for a quick fit, divisible by 32. */
 export const TEST_CARD_SIZE = 256;

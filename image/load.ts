@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { InputError } from "../pipeline/errors.ts";
-import { type Image, makeImage } from "./image.ts";
+import { InputError } from "../core/errors.ts";
+import { type Image, makeImage } from "../core/image.ts";
 import { decodeGifFirstFrame, decodeJpegRaster, type Raster } from "./codecs.ts";
 import { decodePng, isPng } from "./png.ts";
 

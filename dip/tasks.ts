@@ -273,3 +273,20 @@ export const TASK_PRESETS: Readonly<Record<TaskName, readonly string[]>> = {
   flash: ["flash"],
   deblur: ["deblur", "sr4", "denoise"],
 };
+
+/** The `net` options that set every level's width to `channels`. */
+export function channelsOverride(
+  arch: ArchName,
+  net: Record<string, unknown>,
+  channels: number,
+): Record<string, unknown> {
+  if (arch === "resnet" || arch === "deep-decoder") return { channels };
+  const levels = Array.isArray(net.channelsDown) ? net.channelsDown.length : 5;
+  const widths = new Array<number>(levels).fill(channels);
+  const out: Record<string, unknown> = { channelsDown: widths, channelsUp: widths };
+  // Skip widths above the new width (e.g. inpainting's 128) shrink with it.
+  if (arch === "skip" && Array.isArray(net.channelsSkip)) {
+    out.channelsSkip = (net.channelsSkip as number[]).map((s) => Math.min(s, channels));
+  }
+  return out;
+}

@@ -4,9 +4,9 @@
  * to first step of the standard denoising network (`denoisingNet`, 2.2 M parameters).
  *
  * ```sh
- * deno run -A engine/webgpu/bench_conv.ts --cin 132 --cout 128 --size 64 --k 3 --iters 5
- * deno run -A engine/webgpu/bench_conv.ts --net --size 64
- * deno run -A engine/webgpu/bench_conv.ts --net --size 64 --tuning hardware
+ * deno run -A bench/webgpu_conv.ts --cin 132 --cout 128 --size 64 --k 3 --iters 5
+ * deno run -A bench/webgpu_conv.ts --net --size 64
+ * deno run -A bench/webgpu_conv.ts --net --size 64 --tuning hardware
  * ```
  *
  * `--tuning software|hardware` forces the kernel sizing (default: from the adapter).
@@ -14,10 +14,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { compilePlan } from "../compile.ts";
-import type { Plan, Step, View } from "../plan.ts";
-import { denoisingNet } from "../../models/mod.ts";
-import { createWebGpuTrainer } from "./mod.ts";
+import { compilePlan } from "../engine/compile.ts";
+import type { Plan, Step, View } from "../engine/plan.ts";
+import { denoisingNet } from "../models/mod.ts";
+import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
 
 const { values } = parseArgs({
   options: {

@@ -10,8 +10,8 @@
  * @module
  */
 import { deflateSync, inflateSync } from "node:zlib";
-import { InputError } from "../pipeline/errors.ts";
-import type { Image } from "./image.ts";
+import { InputError } from "../core/errors.ts";
+import type { Image } from "../core/image.ts";
 
 /** The eight bytes every PNG file starts with. */
 export const PNG_SIGNATURE: Uint8Array = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);

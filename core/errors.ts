@@ -19,3 +19,8 @@ export class InputError extends Error {
 export class RecipeError extends Error {
   override name = "RecipeError";
 }
+
+/** The caller's options are wrong (a bad command-line flag, a bad benchmark option): exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}

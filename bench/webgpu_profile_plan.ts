@@ -4,15 +4,15 @@
  * Shows where a step's time goes on the adapter at hand.
  *
  * ```sh
- * deno run -A engine/webgpu/profile_plan.ts --size 64
+ * deno run -A bench/webgpu_profile_plan.ts --size 64
  * ```
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { compilePlan } from "../compile.ts";
-import { denoisingNet } from "../../models/mod.ts";
-import { HARDWARE_TUNING, kernelsForStep, SOFTWARE_TUNING } from "./kernels.ts";
+import { compilePlan } from "../engine/compile.ts";
+import { denoisingNet } from "../models/mod.ts";
+import { HARDWARE_TUNING, kernelsForStep, SOFTWARE_TUNING } from "../engine/webgpu/kernels.ts";
 
 const { values } = parseArgs({
   options: {

@@ -6,13 +6,13 @@
  * Winograd F(2×2, 3×3) / F(4×4, 3×3) schedules, by wall time and by the process's CPU time.
  *
  * Not a test: timings on a shared machine are rough. Run:
- * `deno run -A engine/cpu/bench_conv.ts [size] [repeats] [cin] [cout]`
+ * `deno run -A bench/cpu_conv.ts [size] [repeats] [cin] [cout]`
  *
  * @module
  */
 import process from "node:process";
-import type { Plan, Step, View } from "../plan.ts";
-import { createLocalKernels } from "./local.ts";
+import type { Plan, Step, View } from "../engine/plan.ts";
+import { createLocalKernels } from "../engine/cpu/local.ts";
 
 const size = Number(Deno.args[0] ?? 64);
 const repeats = Number(Deno.args[1] ?? 10);

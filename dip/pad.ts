@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Image, makeImage } from "./image.ts";
+import { type Image, makeImage } from "../core/image.ts";
 
 /** Pixels added on each side. */
 export interface Padding {

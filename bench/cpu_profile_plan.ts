@@ -6,16 +6,16 @@
  * with the image size.
  *
  * ```sh
- * deno run -A engine/cpu/profile_plan.ts --channels 128 --size 128 --repeat 3
+ * deno run -A bench/cpu_profile_plan.ts --channels 128 --size 128 --repeat 3
  * ```
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { compilePlan } from "../compile.ts";
-import type { Step } from "../plan.ts";
-import { benchDataTerm, benchNetwork } from "../../cli/bench.ts";
-import { createLocalKernels } from "./local.ts";
+import { compilePlan } from "../engine/compile.ts";
+import type { Step } from "../engine/plan.ts";
+import { benchDataTerm, benchNetwork } from "./train_step.ts";
+import { createLocalKernels } from "../engine/cpu/local.ts";
 
 const { values } = parseArgs({
   options: {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Image } from "../ops/image.ts";
+import type { Image } from "./image.ts";
 
 /** Slot names with a fixed meaning; recipes may use any other name too. */
 export type WellKnownSlot = "image" | "clean" | "mask" | "guide" | "restored";
