@@ -1,0 +1,347 @@
+/**
+ * A {@link Network} with its weights and its input z as an ONNX model (opset 17): the graph
+ * needs no input (z is stored inside as an initializer that a graph input of the same name may
+ * override) and its one output, `image`, is the generator's output as NCHW float in [0, 1].
+ *
+ * Layer by layer: conv → Conv (reflection/replicate padding as a Pad node before it, zero
+ * padding as Conv's pads); bn → InstanceNormalization + the activation (dipline's BN normalises
+ * each image with its own statistics, which is InstanceNormalization for one image, ε 1e-5);
+ * act → LeakyRelu (α 0.2) / Relu / Sigmoid / Elu / x·Sigmoid(x) for swish; pool →
+ * AveragePool/MaxPool 2×2; lanczos_down → Pad(edge) + strided Conv; upsample → Resize ×2
+ * (nearest: asymmetric/floor; bilinear: linear, half_pixel = PyTorch's align_corners=False);
+ * concat → centre-crop Slices where sizes differ, then Concat; add → Add.
+ *
+ * @example
+ * ```ts
+ * import { exportOnnx, skip } from "./mod.ts";
+ * const net = skip({ inputChannels: 4, channelsDown: [8, 8], channelsSkip: [2, 2] });
+ * // params: countParams(net) floats in paramTensors order (e.g. engine/init.ts initParams)
+ * // z: 4 × 16 × 16 floats
+ * // const bytes = exportOnnx(net, { params, z, height: 16, width: 16 });
+ * ```
+ *
+ * @module
+ */
+import type { onnx as O } from "onnx-proto";
+import type { Activation, LayerNode, Network } from "./graph.ts";
+import { inferChannels, lanczosKernelSize, paramTensors } from "./count.ts";
+import {
+  attr,
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  ONNX_IR_VERSION,
+  ONNX_METADATA,
+  ONNX_OPSET,
+  tensorValueInfo,
+} from "./onnx.ts";
+
+/** Padding of the output image that a consumer crops away (dipFit's reflect padding). */
+export interface CropBox {
+  readonly top: number;
+  readonly left: number;
+  readonly bottom: number;
+  readonly right: number;
+}
+
+/** What {@link exportOnnx} writes besides the graph. */
+export interface OnnxExportOptions {
+  /** The weights, `countParams(network)` floats in `paramTensors(network)` order. */
+  readonly params: Float32Array;
+  /** z: inputChannels × (height / downscale) × (width / downscale) floats, planar. */
+  readonly z: Float32Array;
+  /** Height of the output image. */
+  readonly height: number;
+  /** Width of the output image. */
+  readonly width: number;
+  /** Padding to crop from the output, stored in the metadata (`dipline.crop`). */
+  readonly crop?: CropBox;
+  /** Graph name; default the network's name. */
+  readonly graphName?: string;
+  /** More `metadata_props` entries. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Free text stored as the model's doc string. */
+  readonly docString?: string;
+}
+
+/** The name of the exported graph's output. */
+export const ONNX_OUTPUT = "image";
+/** The name of z: an initializer, and an optional graph input that overrides it. */
+export const ONNX_INPUT = "z";
+
+interface Shape {
+  c: number;
+  h: number;
+  w: number;
+}
+
+/**
+ * Serialises a network, its weights and z as an ONNX model.
+ *
+ * @throws {RangeError} when `params` or `z` has the wrong length, or the size does not fit the
+ * network
+ */
+export function exportOnnx(network: Network, options: OnnxExportOptions): Uint8Array {
+  return encodeModel(onnxModel(network, options));
+}
+
+/** The ONNX model message of {@link exportOnnx}, before encoding. */
+export function onnxModel(network: Network, options: OnnxExportOptions): O.IModelProto {
+  const where = `exportOnnx(${network.name})`;
+  const channels = inferChannels(network);
+  const tensors = paramTensors(network);
+  const total = tensors.reduce((a, t) => a + t.size, 0);
+  if (options.params.length !== total) {
+    throw new RangeError(
+      `${where}: expected ${total} parameters but received ${options.params.length}`,
+    );
+  }
+  const weights = new Map<string, { dims: readonly number[]; data: Float32Array }>();
+  let offset = 0;
+  for (const t of tensors) {
+    weights.set(t.name, {
+      dims: t.shape,
+      data: options.params.subarray(offset, offset + t.size),
+    });
+    offset += t.size;
+  }
+
+  const nodes: O.INodeProto[] = [];
+  const initializers: O.ITensorProto[] = [];
+  const shapes = new Map<string, Shape>();
+  const tensorName = (id: string) => {
+    const node = network.nodes.find((n) => n.id === id);
+    if (node?.op === "input") return ONNX_INPUT;
+    return id === network.output ? ONNX_OUTPUT : id;
+  };
+  const weight = (name: string) => {
+    const w = weights.get(name);
+    if (!w) throw new Error(`${where}: internal error, no parameter ${name}`);
+    initializers.push(floatTensor(name, w.dims, w.data));
+    return name;
+  };
+  const node = (
+    opType: string,
+    name: string,
+    input: string[],
+    output: string,
+    attribute: O.IAttributeProto[] = [],
+  ) => nodes.push({ opType, name, input, output: [output], attribute });
+  /** Emits the activation `act` of `x` into `y`; returns false for "none". */
+  const activation = (act: Activation, name: string, x: string, y: string): boolean => {
+    switch (act) {
+      case "leaky_relu":
+        node("LeakyRelu", name, [x], y, [attr.float("alpha", 0.2)]); // models/graph.ts: slope 0.2
+        return true;
+      case "relu":
+        node("Relu", name, [x], y);
+        return true;
+      case "sigmoid":
+        node("Sigmoid", name, [x], y);
+        return true;
+      case "elu":
+        node("Elu", name, [x], y, [attr.float("alpha", 1)]);
+        return true;
+      case "swish":
+        node("Sigmoid", `${name}.sigmoid`, [x], `${y}.sigmoid`);
+        node("Mul", name, [x, `${y}.sigmoid`], y);
+        return true;
+      case "none":
+        return false;
+    }
+  };
+  const pad = (
+    name: string,
+    x: string,
+    p: number,
+    mode: "reflect" | "edge",
+  ): string => {
+    const pads = `${name}.pads`;
+    initializers.push(int64Tensor(pads, [0, 0, p, p, 0, 0, p, p]));
+    node("Pad", name, [x, pads], `${name}.out`, [attr.string("mode", mode)]);
+    return `${name}.out`;
+  };
+
+  for (const n of network.nodes) {
+    const out = tensorName(n.id);
+    const inputShape = "input" in n ? shapes.get(n.input) : undefined;
+    switch (n.op) {
+      case "input": {
+        if (options.height % n.downscale !== 0 || options.width % n.downscale !== 0) {
+          throw new RangeError(
+            `${where}: expected height and width divisible by ${n.downscale} but received ${options.height}×${options.width}`,
+          );
+        }
+        const shape = {
+          c: n.channels,
+          h: options.height / n.downscale,
+          w: options.width / n.downscale,
+        };
+        if (options.z.length !== shape.c * shape.h * shape.w) {
+          throw new RangeError(
+            `${where}: expected z to hold ${shape.c}×${shape.h}×${shape.w} = ${
+              shape.c * shape.h * shape.w
+            } values but received ${options.z.length}`,
+          );
+        }
+        initializers.push(floatTensor(ONNX_INPUT, [1, shape.c, shape.h, shape.w], options.z));
+        shapes.set(n.id, shape);
+        break;
+      }
+      case "conv": {
+        const x = inputShape!;
+        const p = (n.kernel - 1) / 2;
+        let input = tensorName(n.input);
+        let pads = [p, p, p, p];
+        if (p > 0 && n.pad !== "zero") {
+          input = pad(`${n.id}.pad`, input, p, n.pad === "reflection" ? "reflect" : "edge");
+          pads = [0, 0, 0, 0];
+        }
+        const inputs = [input, weight(`${n.id}.weight`)];
+        if (n.bias) inputs.push(weight(`${n.id}.bias`));
+        node("Conv", n.id, inputs, out, [
+          attr.ints("kernel_shape", [n.kernel, n.kernel]),
+          attr.ints("strides", [n.stride, n.stride]),
+          attr.ints("pads", pads),
+        ]);
+        shapes.set(n.id, {
+          c: n.outChannels,
+          h: Math.floor((x.h + 2 * p - n.kernel) / n.stride) + 1,
+          w: Math.floor((x.w + 2 * p - n.kernel) / n.stride) + 1,
+        });
+        break;
+      }
+      case "bn": {
+        const norm = n.act === "none" ? out : `${n.id}.norm`;
+        node(
+          "InstanceNormalization",
+          n.id,
+          [tensorName(n.input), weight(`${n.id}.weight`), weight(`${n.id}.bias`)],
+          norm,
+          [attr.float("epsilon", 1e-5)], // engine/plan.ts bn_act: eps 1e-5 (PyTorch's)
+        );
+        activation(n.act, `${n.id}.act`, norm, out);
+        shapes.set(n.id, { ...inputShape! });
+        break;
+      }
+      case "act":
+        if (!activation(n.act, n.id, tensorName(n.input), out)) {
+          node("Identity", n.id, [tensorName(n.input)], out);
+        }
+        shapes.set(n.id, { ...inputShape! });
+        break;
+      case "pool":
+        node(n.mode === "avg" ? "AveragePool" : "MaxPool", n.id, [tensorName(n.input)], out, [
+          attr.ints("kernel_shape", [2, 2]),
+          attr.ints("strides", [2, 2]),
+        ]);
+        shapes.set(n.id, {
+          c: inputShape!.c,
+          h: Math.floor(inputShape!.h / 2),
+          w: Math.floor(inputShape!.w / 2),
+        });
+        break;
+      case "lanczos_down": {
+        const k = lanczosKernelSize(n.factor, n.kernel);
+        const padded = pad(`${n.id}.pad`, tensorName(n.input), (k - n.factor) / 2, "edge");
+        node("Conv", n.id, [padded, weight(`${n.id}.weight`), weight(`${n.id}.bias`)], out, [
+          attr.ints("kernel_shape", [k, k]),
+          attr.ints("strides", [n.factor, n.factor]),
+          attr.ints("pads", [0, 0, 0, 0]),
+        ]);
+        shapes.set(n.id, {
+          c: inputShape!.c,
+          h: Math.floor(inputShape!.h / n.factor),
+          w: Math.floor(inputShape!.w / n.factor),
+        });
+        break;
+      }
+      case "upsample": {
+        const scales = `${n.id}.scales`;
+        initializers.push(floatTensor(scales, [4], new Float32Array([1, 1, 2, 2])));
+        node(
+          "Resize",
+          n.id,
+          [tensorName(n.input), "", scales],
+          out,
+          n.mode === "nearest"
+            ? [
+              attr.string("mode", "nearest"),
+              attr.string("coordinate_transformation_mode", "asymmetric"),
+              attr.string("nearest_mode", "floor"),
+            ]
+            : [
+              attr.string("mode", "linear"),
+              // PyTorch's bilinear with align_corners=False
+              attr.string("coordinate_transformation_mode", "half_pixel"),
+            ],
+        );
+        shapes.set(n.id, { c: inputShape!.c, h: 2 * inputShape!.h, w: 2 * inputShape!.w });
+        break;
+      }
+      case "concat": {
+        const xs = n.inputs.map((id) => shapes.get(id)!);
+        const h = Math.min(...xs.map((s) => s.h));
+        const w = Math.min(...xs.map((s) => s.w));
+        const inputs = n.inputs.map((id, i) => {
+          const s = xs[i]!;
+          if (s.h === h && s.w === w) return tensorName(id);
+          // models/graph.ts concat: centre crop to the smallest H and W
+          const top = Math.floor((s.h - h) / 2), left = Math.floor((s.w - w) / 2);
+          const name = `${n.id}.crop${i}`;
+          initializers.push(int64Tensor(`${name}.starts`, [top, left]));
+          initializers.push(int64Tensor(`${name}.ends`, [top + h, left + w]));
+          initializers.push(int64Tensor(`${name}.axes`, [2, 3]));
+          node(
+            "Slice",
+            name,
+            [tensorName(id), `${name}.starts`, `${name}.ends`, `${name}.axes`],
+            `${name}.out`,
+          );
+          return `${name}.out`;
+        });
+        node("Concat", n.id, inputs, out, [attr.int("axis", 1)]);
+        shapes.set(n.id, { c: channels.get(n.id)!, h, w });
+        break;
+      }
+      case "add":
+        node("Add", n.id, n.inputs.map(tensorName), out);
+        shapes.set(n.id, { ...shapes.get(n.inputs[0])! });
+        break;
+    }
+  }
+
+  const input = network.nodes.find((n): n is Extract<LayerNode, { op: "input" }> =>
+    n.op === "input"
+  );
+  if (!input) throw new RangeError(`${where}: expected an input node but found none`);
+  const zShape = shapes.get(input.id)!;
+  const outShape = shapes.get(network.output)!;
+  if (outShape.h !== options.height || outShape.w !== options.width) {
+    throw new RangeError(
+      `${where}: expected the output to be ${options.height}×${options.width} but it is ${outShape.h}×${outShape.w}; use a size that is a multiple of ${network.sizeMultiple}`,
+    );
+  }
+  const metadata: Record<string, string> = {
+    [ONNX_METADATA.name]: network.name,
+    [ONNX_METADATA.sizeMultiple]: String(network.sizeMultiple),
+    [ONNX_METADATA.downscale]: String(input.downscale),
+    ...(options.crop ? { [ONNX_METADATA.crop]: JSON.stringify(options.crop) } : {}),
+    ...options.metadata,
+  };
+  return {
+    irVersion: ONNX_IR_VERSION,
+    producerName: "dipline",
+    producerVersion: "0.1.0",
+    opsetImport: [{ domain: "", version: ONNX_OPSET }],
+    ...(options.docString ? { docString: options.docString } : {}),
+    metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: options.graphName ?? network.name,
+      node: nodes,
+      initializer: initializers,
+      input: [tensorValueInfo(ONNX_INPUT, [1, zShape.c, zShape.h, zShape.w])],
+      output: [tensorValueInfo(ONNX_OUTPUT, [1, outShape.c, outShape.h, outShape.w])],
+    },
+  };
+}
