@@ -10,6 +10,9 @@
  * - Backtracking (the reference denoising notebook): when the PSNR against the observation
  *   falls more than 5 dB below the last accepted check, restore the last snapshot of the
  *   parameters; otherwise take a new snapshot.
+ * - Divergence: a non-finite loss or a NaN PSNR at a check means the fit blew up since the last
+ *   one; it is never accepted (no snapshot is taken of it) and the loop steps back or gives up
+ *   (dip/train_loop.ts).
  *
  * @module
  */
@@ -98,13 +101,30 @@ export class WindowedVariance {
   }
 }
 
-/** What the fit loop does after a check. */
-export type BacktrackAction = "snapshot" | "restore";
+/** What the fit loop does after a check: accept it, step back 5 dB, or handle a divergence. */
+export type BacktrackAction = "snapshot" | "restore" | "diverged";
+
+/**
+ * Whether the scalars of one check are usable: every loss finite and no PSNR NaN (+∞ is a
+ * perfect fit, not a divergence).
+ */
+export function isFiniteCheck(loss: ArrayLike<number>, psnrObserved: ArrayLike<number>): boolean {
+  for (let b = 0; b < loss.length; b++) if (!Number.isFinite(loss[b]!)) return false;
+  for (let b = 0; b < psnrObserved.length; b++) if (Number.isNaN(psnrObserved[b]!)) return false;
+  return true;
+}
+
+/** Whether every value is finite (an image read back from a trainer, a result). */
+export function allFinite(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
+}
 
 /**
  * The reference's backtracking, evaluated every check instead of every step: restore the last
  * snapshot when any fit's PSNR against the observation dropped more than `dropDb` below its
- * value at the last accepted check; otherwise accept this check and snapshot. (A trainer's
+ * value at the last accepted check; otherwise accept this check and snapshot. A NaN PSNR is
+ * `"diverged"`, also at the first check (it is never accepted as a snapshot). (A trainer's
  * snapshot covers all fits of a batch, so one collapsing fit rolls all of them back.)
  */
 export class Backtracker {
@@ -121,12 +141,14 @@ export class Backtracker {
 
   /** Decides from the per-fit PSNRs of this check. */
   check(psnrObserved: ArrayLike<number>): BacktrackAction {
+    for (let b = 0; b < psnrObserved.length; b++) {
+      if (Number.isNaN(psnrObserved[b]!)) return "diverged";
+    }
     const last = this.#last;
     if (last) {
       for (let b = 0; b < psnrObserved.length; b++) {
         const now = psnrObserved[b]!;
-        // A NaN PSNR (diverged output) counts as a collapse too.
-        if (Number.isNaN(now) || now - last[b]! < -this.dropDb) {
+        if (now - last[b]! < -this.dropDb) {
           this.restores++;
           return "restore";
         }
