@@ -34,7 +34,8 @@ export interface FrameMeta {
 /** A progress or status event, emitted by the executor and by long-running ops. */
 export type ProgressEvent =
   | { type: "start"; total: number; skipped: number }
-  | { type: "input-start"; name: string; index: number }
+  /** `reason`: why an input whose outputs exist runs again (recipe or input changed). */
+  | { type: "input-start"; name: string; index: number; reason?: string }
   | { type: "op"; name: string; op: string; ms: number }
   | {
     type: "fit";
@@ -48,7 +49,18 @@ export type ProgressEvent =
   | { type: "input-done"; name: string; index: number; ms: number; outputs: string[] }
   | { type: "input-skipped"; name: string; reason: string }
   | { type: "input-failed"; name: string; error: string }
-  | { type: "done"; done: number; failed: number; skipped: number; ms: number };
+  /** A running input cancelled by the run's signal: not a failure, a rerun redoes it. */
+  | { type: "input-interrupted"; name: string }
+  /** Something the run did on its own that a user should know (stale temp files removed, …). */
+  | { type: "note"; message: string }
+  | {
+    type: "done";
+    done: number;
+    failed: number;
+    skipped: number;
+    ms: number;
+    interrupted?: number;
+  };
 
 /** What an op may use while it runs. */
 export interface OpContext {

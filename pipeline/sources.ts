@@ -6,6 +6,10 @@
  * their path relative to the source root (code-point order), skipping hidden entries (names
  * starting with `.`). A file named explicitly is always tried, whatever its extension.
  *
+ * A path that exists is always taken literally, even when it holds `[`, `*` or `?`
+ * (`shot[1].png` is that file, never `shot1.png`); `glob:` in front forces a glob
+ * (`glob:shot[1].png` matches `shot1.png`).
+ *
  * @module
  */
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
@@ -53,6 +57,9 @@ export function imageInput(image: Image, name = image.name): InputItem {
 export function isImagePath(path: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(path).toLowerCase());
 }
+
+/** Prefix that makes an input spec a glob even when a file of that name exists. */
+export const GLOB_PREFIX = "glob:";
 
 /** Whether a spec contains glob syntax (`*`, `?`, `[`). */
 export function isGlob(spec: string): boolean {
@@ -108,13 +115,25 @@ export async function listFolder(dir: string): Promise<InputItem[]> {
   return sortByRelative(files.map((file) => fileInput(file, root)));
 }
 
-/** Lists image files matching a glob (relative globs are resolved against `cwd`). */
-export async function matchGlob(pattern: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
+/** The folder a glob is walked from: its segments before the first one with glob syntax. */
+function globParts(pattern: string, cwd: string): { root: string; rest: string } {
   const absolute = toPosix(resolve(cwd, pattern));
   const segments = absolute.split("/");
   const firstGlob = segments.findIndex(isGlob);
-  const root = segments.slice(0, firstGlob).join("/") || "/";
-  const rest = segments.slice(firstGlob).join("/");
+  if (firstGlob < 0) return { root: dirname(absolute), rest: basename(absolute) };
+  return {
+    root: segments.slice(0, firstGlob).join("/") || "/",
+    rest: segments.slice(firstGlob).join("/"),
+  };
+}
+
+function globRoot(pattern: string, cwd: string): string {
+  return globParts(pattern, cwd).root;
+}
+
+/** Lists image files matching a glob (relative globs are resolved against `cwd`). */
+export async function matchGlob(pattern: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
+  const { root, rest } = globParts(pattern, cwd);
   const matcher = globToRegExp(rest);
   // Without `**` the match can only be as deep as the pattern has segments.
   const maxDepth = rest.includes("**") ? Infinity : rest.split("/").length;
@@ -126,24 +145,36 @@ export async function matchGlob(pattern: string, cwd: string = Deno.cwd()): Prom
   );
 }
 
+/** A resolved input spec: its items and where they were found. */
+export interface ResolvedSource {
+  /** What the spec named. */
+  readonly kind: "file" | "folder" | "glob";
+  /** The folder a folder or glob was walked from (absolute); the file's folder for a file. */
+  readonly root: string;
+  /** The inputs, sorted by relative path. */
+  readonly items: InputItem[];
+}
+
 /**
- * Resolves an input spec: a glob, a folder (recursive) or one file.
+ * Resolves an input spec: an existing file or folder (taken literally, whatever characters its
+ * name holds), else a glob; `glob:` in front forces a glob.
  *
  * @throws {InputError} naming the spec when nothing exists there or nothing matches
  */
-export async function resolveInputs(spec: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
-  if (isGlob(spec)) {
-    const items = await matchGlob(spec, cwd);
+export async function resolveSource(
+  spec: string,
+  cwd: string = Deno.cwd(),
+): Promise<ResolvedSource> {
+  const forced = spec.startsWith(GLOB_PREFIX);
+  const pattern = forced ? spec.slice(GLOB_PREFIX.length) : spec;
+  const path = resolve(cwd, pattern);
+  const info = forced ? undefined : await Deno.stat(path).catch(() => undefined);
+  if (info === undefined && (forced || isGlob(spec))) {
+    const items = await matchGlob(pattern, cwd);
     if (items.length === 0) throw new InputError("no image file matches this glob", { file: spec });
-    return items;
+    return { kind: "glob", root: globRoot(pattern, cwd), items };
   }
-  const path = resolve(cwd, spec);
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch {
-    throw new InputError("no such file or folder", { file: spec });
-  }
+  if (info === undefined) throw new InputError("no such file or folder", { file: spec });
   if (info.isDirectory) {
     const items = await listFolder(path);
     if (items.length === 0) {
@@ -151,9 +182,18 @@ export async function resolveInputs(spec: string, cwd: string = Deno.cwd()): Pro
         file: spec,
       });
     }
-    return items;
+    return { kind: "folder", root: path, items };
   }
-  return [fileInput(path, dirname(path))];
+  return { kind: "file", root: dirname(path), items: [fileInput(path, dirname(path))] };
+}
+
+/**
+ * Resolves an input spec to its items (see {@link resolveSource}).
+ *
+ * @throws {InputError} naming the spec when nothing exists there or nothing matches
+ */
+export async function resolveInputs(spec: string, cwd: string = Deno.cwd()): Promise<InputItem[]> {
+  return (await resolveSource(spec, cwd)).items;
 }
 
 /**
