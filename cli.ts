@@ -23,6 +23,11 @@ import { command as restoreFlash } from "./cli/restore_flash.ts";
 import { command as run } from "./cli/run.ts";
 import { command as sr } from "./cli/sr.ts";
 import { InputError, RecipeError } from "./core/errors.ts";
+import { command as serve } from "./cli/serve.ts";
+import { command as submit } from "./cli/submit.ts";
+import { command as status } from "./cli/status.ts";
+import { command as watch } from "./cli/watch.ts";
+import { command as fetchJob } from "./cli/fetch.ts";
 
 /** Every subcommand, in the order the help lists them. Add a new one here. */
 export const COMMANDS: readonly Command[] = [
@@ -35,6 +40,11 @@ export const COMMANDS: readonly Command[] = [
   deblur,
   restoreFlash,
   bench,
+  serve,
+  submit,
+  status,
+  watch,
+  fetchJob,
 ];
 
 const HELP = `dipline — Deep Image Prior restoration pipelines

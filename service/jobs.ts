@@ -179,6 +179,13 @@ export function foldProgress(
         current: undefined,
         inputs: updateInput(progress, event.name, { status: "failed", error: event.error }),
       };
+    case "input-interrupted":
+      // Canceled or stopped while it ran: nothing was written, a rerun redoes it.
+      return {
+        ...progress,
+        current: undefined,
+        inputs: updateInput(progress, event.name, { status: "pending" }),
+      };
     case "done":
       return { ...progress, current: undefined, etaSeconds: 0 };
     default:

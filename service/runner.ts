@@ -4,14 +4,14 @@
  * into the job's progress and event stream.
  *
  * Idempotent, as at-least-once delivery needs: a job run again after a crash skips the inputs
- * whose outputs all exist, and temporary files a killed write left behind are removed first.
+ * whose outputs and records are up to date (the executor also removes temporary files a killed
+ * write left behind, and never shows a partial file under an output's name).
  * A wrong recipe fails the job at once; failing inputs fail the attempt, and the next attempt
  * runs only those.
  *
  * @module
  */
 import { join, relative, sep } from "node:path";
-import { graphOutputs } from "../core/graph.ts";
 import type { ProgressEvent } from "../core/types.ts";
 import { execute, type RunOptions } from "../pipeline/executor.ts";
 import { fileInput, type InputItem } from "../pipeline/sources.ts";
@@ -40,23 +40,6 @@ export interface RunnerOptions {
   readonly progressIntervalMs?: number;
 }
 
-/** Removes temporary files (`.name.xxx.tmp`) that a killed atomic write left in `dir`. */
-async function removeStaleTemps(dir: string): Promise<void> {
-  let entries: Deno.DirEntry[];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(dir));
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) await removeStaleTemps(path);
-    else if (entry.name.startsWith(".") && entry.name.endsWith(".tmp")) {
-      await Deno.remove(path).catch(() => {});
-    }
-  }
-}
-
 /**
  * Replaces server paths in a message by what the client knows: the upload's name or the path
  * under `--root`.
@@ -76,7 +59,6 @@ export function restorationProcessor(
     const folders = jobFolders(options.dataDir, job.id);
     const redact = (text: string) =>
       redactPaths(text, [folders.inputs, folders.outputs, options.root ?? folders.dir]);
-    await removeStaleTemps(folders.outputs);
 
     let graph;
     try {
@@ -115,7 +97,13 @@ export function restorationProcessor(
       return true;
     };
     const onEvent = (event: ProgressEvent) => {
-      const shown = "error" in event ? { ...event, error: redact(event.error) } : event;
+      // Messages may name server folders (an input's path, a temp file): the client sees none.
+      const shown = Object.fromEntries(
+        Object.entries(event).map(([key, value]) => [
+          key,
+          typeof value === "string" ? redact(value) : value,
+        ]),
+      ) as ProgressEvent;
       const fromOutputs = event.type === "input-done"
         ? { ...shown, outputs: event.outputs.map(relativize) }
         : shown;
@@ -135,32 +123,30 @@ export function restorationProcessor(
       store(true);
     };
 
-    const runOptions: RunOptions & { engine?: string } = {
+    const runOptions: RunOptions = {
       outDir: folders.outputs,
       signal: ctx.signal,
       onEvent,
       maxPixels: options.maxPixels,
       engine: job.data.runOptions.engine,
     };
-    const outputsOf = new Map(
-      items.map((item) => [
-        item.name,
-        graphOutputs(graph, item.name, item.relative, folders.outputs).map(relativize),
-      ]),
-    );
     const summary = await execute(graph, items, runOptions);
-    const byName = new Map(summary.done.map((result) => [result.name, result]));
+    const results = new Map([...summary.done, ...summary.resumed].map((r) => [r.name, r]));
     let engine: string | undefined;
     let adapter: string | undefined;
     progress = {
       ...progress,
       inputs: progress.inputs.map((input) => {
-        const result = byName.get(input.name);
-        if (input.status === "skipped") return { ...input, outputs: outputsOf.get(input.name)! };
+        const result = results.get(input.name);
         if (result === undefined) return input;
         if (typeof result.info.engine === "string") engine = result.info.engine;
         if (typeof result.info.adapter === "string") adapter = result.info.adapter;
-        return { ...input, metrics: result.metrics, timings: result.timings };
+        return {
+          ...input,
+          metrics: result.metrics,
+          timings: result.timings,
+          outputs: result.outputs.map(relativize),
+        };
       }),
     };
     progress = {

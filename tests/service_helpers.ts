@@ -22,8 +22,11 @@ export const QUICK_RECIPE = {
   ],
 };
 
-/** A fit on the cpu engine with a tiny network: `iterations` steps, a check every 5. */
-export function fitRecipe(iterations: number): Record<string, unknown> {
+/**
+ * A fit with a tiny network: `iterations` steps, a check every 5; on the cpu engine unless
+ * `engine` is false (then the job's run options must choose it).
+ */
+export function fitRecipe(iterations: number, engine = true): Record<string, unknown> {
   return {
     version: 1,
     steps: [
@@ -34,7 +37,7 @@ export function fitRecipe(iterations: number): Record<string, unknown> {
           task: "denoise",
           iterations,
           checkEvery: 5,
-          engine: "cpu",
+          ...(engine ? { engine: "cpu" } : {}),
           threads: 1,
           net: { channelsDown: [8, 8], channelsUp: [8, 8], channelsSkip: [4, 4] },
         },

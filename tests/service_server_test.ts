@@ -81,8 +81,9 @@ Deno.test("cancel stops a running fit at its next check and writes no output", a
   try {
     const client = new DiplineClient(server.url);
     const created = await client.submit({
-      recipe: fitRecipe(1_000_000),
+      recipe: fitRecipe(1_000_000, false),
       images: [{ name: "card.png", bytes: await cardPng(16) }],
+      runOptions: { engine: "cpu", seed: 3 },
     });
     const events: JobEvent[] = [];
     for await (const event of client.events(created.id)) {
@@ -96,6 +97,8 @@ Deno.test("cancel stops a running fit at its next check and writes no output", a
     const job = await client.get(created.id);
     assert.equal(job.status, "canceled");
     assert.equal(job.progress.inputsDone, 0);
+    assert.deepEqual(job.results.map((r) => r.status), ["pending"], "interrupted, not failed");
+    assert.deepEqual(job.runOptions, { engine: "cpu", seed: 3 });
     const outputs = join(server.data, "jobs", job.id, "outputs");
     assert.equal(await exists(join(outputs, "card_restored.png")), false);
     await assert.rejects(client.cancel(job.id), (e: ApiClientError) => e.code === "job_finished");
