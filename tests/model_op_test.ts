@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { makeImage } from "../core/image.ts";
+import { InputError } from "../core/errors.ts";
+import { runTiled, tileStarts } from "../image/tiles.ts";
+import { testCard } from "../image/testcard.ts";
+import { psnr } from "../image/metrics.ts";
+import { attr, encodeModel, floatTensor } from "../models/onnx.ts";
+import { applyModel, loadModel, modelOp } from "../ops/model.ts";
+import { namedModelPath } from "../ops/model_named.ts";
+import { tempDir } from "./fixtures.ts";
+
+/** An ONNX image model: y = nearest ×2 upsampling of (x · gain), C channels, free H and W. */
+function upsampler(channels: number, gain = 1): Uint8Array {
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "up2",
+      input: [{
+        name: "x",
+        type: {
+          tensorType: {
+            elemType: 1,
+            shape: {
+              dim: [{ dimValue: 1 }, { dimValue: channels }, { dimParam: "h" }, { dimParam: "w" }],
+            },
+          },
+        },
+      }],
+      output: [{ name: "y", type: { tensorType: { elemType: 1 } } }],
+      initializer: [
+        floatTensor("gain", [], new Float32Array([gain])),
+        floatTensor("scales", [4], new Float32Array([1, 1, 2, 2])),
+      ],
+      node: [
+        { opType: "Mul", name: "gain", input: ["x", "gain"], output: ["g"] },
+        {
+          opType: "Resize",
+          name: "up",
+          input: ["g", "", "scales"],
+          output: ["y"],
+          attribute: [attr.string("mode", "nearest")],
+        },
+      ],
+    },
+  });
+}
+
+async function writeModel(bytes: Uint8Array, name = "up2.onnx"): Promise<string> {
+  const path = `${await tempDir()}/${name}`;
+  await Deno.writeFile(path, bytes);
+  return path;
+}
+
+function nearest2(image: ReturnType<typeof testCard>) {
+  const { channels: C, height: H, width: W } = image;
+  const out = new Float32Array(C * 4 * H * W);
+  for (let c = 0; c < C; c++) {
+    for (let y = 0; y < 2 * H; y++) {
+      for (let x = 0; x < 2 * W; x++) {
+        out[c * 4 * H * W + y * 2 * W + x] = image.data[c * H * W + (y >> 1) * W + (x >> 1)]!;
+      }
+    }
+  }
+  return makeImage(C, 2 * H, 2 * W, out);
+}
+
+Deno.test("tileStarts() covers the length with the overlap asked for", () => {
+  assert.deepEqual(tileStarts(100, 40, 8), [0, 32, 60]);
+  assert.deepEqual(tileStarts(30, 40, 8), [0]);
+});
+
+Deno.test("runTiled() of a pointwise ×2 function equals the untiled result", async () => {
+  const card = testCard(50, 37);
+  const f = (t: typeof card) => Promise.resolve(nearest2(t));
+  const tiled = await runTiled(card, { tile: 16, overlap: 4, scale: 2 }, f);
+  assert.ok(psnr(tiled, nearest2(card)) > 100);
+});
+
+Deno.test("runTiled() blends: a tile-dependent offset is ramped, not stepped", async () => {
+  const flat = makeImage(1, 8, 40, new Float32Array(320).fill(0.5));
+  let k = 0;
+  const out = await runTiled(flat, { tile: 16, overlap: 8, scale: 1 }, (t) => {
+    const v = k++ % 2 ? 0.6 : 0.4;
+    return Promise.resolve(
+      makeImage(1, t.height, t.width, new Float32Array(t.data.length).fill(v)),
+    );
+  });
+  const row = Array.from(out.data.subarray(0, 40));
+  for (let x = 1; x < 40; x++) assert.ok(Math.abs(row[x]! - row[x - 1]!) < 0.05, `step at ${x}`);
+});
+
+Deno.test("applyModel() runs an ONNX model with a value range and BGR order, tiled or whole", async () => {
+  const path = await writeModel(upsampler(3, 1));
+  const model = await loadModel({ path });
+  const card = testCard(40, 24);
+  const expected = nearest2(card);
+  for (const tile of [256, 16]) {
+    const out = await applyModel(card, model, {
+      factor: 2,
+      range: [0, 255],
+      channelOrder: "bgr",
+      tile,
+      overlap: 4,
+    });
+    assert.equal(out.height, 80);
+    assert.ok(psnr(out, expected) > 80, `tile ${tile}`);
+  }
+  // Without a factor, the ×2 is learned from the output.
+  assert.ok(psnr(await applyModel(card, model), expected) > 80);
+  await model.dispose();
+});
+
+Deno.test("applyModel() gives a gray image to a 3-channel model and averages the result back", async () => {
+  const model = await loadModel({ path: await writeModel(upsampler(3)) });
+  const gray = makeImage(1, 8, 8, new Float32Array(64).map((_, i) => i / 64));
+  const out = await applyModel(gray, model, { factor: 2 });
+  assert.equal(out.channels, 1);
+  assert.ok(psnr(out, nearest2(gray)) > 80);
+});
+
+Deno.test("applyModel() refuses a factor the output does not have, naming the file", async () => {
+  const path = await writeModel(upsampler(3));
+  const model = await loadModel({ path });
+  await assert.rejects(
+    () => applyModel(testCard(8, 8), model, { factor: 4 }),
+    (e: Error) => e instanceof InputError && e.message.startsWith(path) && /×4/.test(e.message),
+  );
+});
+
+Deno.test("loadModel() names the file and the reason in one line", async () => {
+  const dir = await tempDir();
+  const cases: [string, Uint8Array | undefined, RegExp][] = [
+    ["missing.onnx", undefined, /missing\.onnx: model file not found$/],
+    ["text.onnx", new TextEncoder().encode("hello, not a model"), /text\.onnx: not an ONNX model/],
+    [
+      "strange.onnx",
+      encodeModel({
+        irVersion: 8,
+        opsetImport: [{ domain: "", version: 17 }],
+        graph: {
+          name: "g",
+          input: [{ name: "x", type: { tensorType: { elemType: 1 } } }],
+          output: [{ name: "y", type: { tensorType: { elemType: 1 } } }],
+          node: [{ opType: "NoSuchOperator", name: "odd", input: ["x"], output: ["y"] }],
+        },
+      }),
+      /strange\.onnx: onnxruntime-web cannot load the model: .*NoSuchOperator/,
+    ],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    if (bytes) await Deno.writeFile(`${dir}/${name}`, bytes);
+    await assert.rejects(() => loadModel({ path: `${dir}/${name}` }), (e: Error) => {
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes("\n"), e.message);
+      return e instanceof InputError;
+    });
+  }
+});
+
+Deno.test("applyModel() refuses an image whose channel count the model does not take", async () => {
+  const model = await loadModel({ path: await writeModel(upsampler(1), "gray.onnx") });
+  await assert.rejects(
+    () => applyModel(testCard(8, 8), model),
+    /gray\.onnx: the model takes 1 channels but testcard has 3/,
+  );
+});
+
+Deno.test("esrgan-slim ×2 runs offline from the npm cache, the same through ONNX and tfjs", async () => {
+  assert.match(namedModelPath("esrgan-slim", 2), /esrgan-slim.*models\/x2\/model\.json$/);
+  const card = testCard(16, 16);
+  const viaOnnx = await applyModel(card, await loadModel({ name: "esrgan-slim", factor: 2 }), {
+    name: "esrgan-slim",
+    factor: 2,
+  });
+  const viaTfjs = await applyModel(
+    card,
+    await loadModel({ name: "esrgan-slim", factor: 2, runtime: "tfjs" }),
+    { name: "esrgan-slim", factor: 2 },
+  );
+  assert.equal(viaOnnx.width, 32);
+  assert.ok(psnr(viaOnnx, viaTfjs) > 60, `ONNX vs tfjs ${psnr(viaOnnx, viaTfjs)} dB`);
+  assert.ok(psnr(viaOnnx, nearest2(card)) > 15);
+});
+
+Deno.test("esrgan-thick's custom layers (MultiplyBeta, PixelShuffle) convert to ONNX exactly", async () => {
+  const card = testCard(8, 8);
+  const options = { name: "esrgan-thick", factor: 2 } as const;
+  const a = await applyModel(card, await loadModel(options), options);
+  const b = await applyModel(card, await loadModel({ ...options, runtime: "tfjs" }), options);
+  assert.ok(psnr(a, b) > 60, `ONNX vs tfjs ${psnr(a, b)} dB`);
+});
+
+Deno.test("the model op writes the image and records the model and runtime", async () => {
+  const op = modelOp({ path: await writeModel(upsampler(3)), factor: 2 });
+  const card = testCard(8, 8);
+  const frame = await op.run(
+    { slots: { image: card }, meta: { name: "c", metrics: {}, timings: {}, info: {} } },
+    { emit: () => {}, outDir: ".", overwrite: true },
+  );
+  assert.equal(frame.slots.image!.width, 16);
+  assert.equal(frame.meta.info.modelRuntime, "onnxruntime-web wasm");
+});
