@@ -14,14 +14,11 @@
  */
 import { type Command, EXIT, UsageError } from "./cli/common.ts";
 import { command as bench } from "./cli/bench.ts";
-import { command as deblur } from "./cli/deblur.ts";
 import { command as degrade } from "./cli/degrade.ts";
-import { command as denoise } from "./cli/denoise.ts";
-import { command as inpaint } from "./cli/inpaint.ts";
 import { command as metrics } from "./cli/metrics.ts";
-import { command as restoreFlash } from "./cli/restore_flash.ts";
+import { command as recipe } from "./cli/recipe.ts";
 import { command as run } from "./cli/run.ts";
-import { command as sr } from "./cli/sr.ts";
+import { shortcutCommands } from "./cli/shortcuts.ts";
 import { InputError, RecipeError } from "./core/errors.ts";
 import { command as serve } from "./cli/serve.ts";
 import { command as submit } from "./cli/submit.ts";
@@ -34,11 +31,8 @@ export const COMMANDS: readonly Command[] = [
   run,
   degrade,
   metrics,
-  denoise,
-  sr,
-  inpaint,
-  deblur,
-  restoreFlash,
+  recipe,
+  ...shortcutCommands(),
   bench,
   serve,
   submit,

@@ -58,8 +58,23 @@ export {
   type InputKind,
   type NetOptions,
   PRESETS,
+  TASK_NAMES,
   type TaskName,
+  TASKS,
+  type TaskSpec,
 } from "./dip/tasks.ts";
+export { DipFitOptionsSchema } from "./dip/options.ts";
+export { type DegradeSpec as DegradeOptions, DegradeSpecSchema } from "./dip/degrade.ts";
+export {
+  loadRecipe,
+  RECIPE_VERSION,
+  type RecipeDocument,
+  recipeJsonSchema,
+  type RecipeStep,
+} from "./pipeline/recipe.ts";
+export { BUILTIN_OPS, builtinOp } from "./ops/registry.ts";
+export { defineOp, type OpSpec } from "./core/op_spec.ts";
+export type { RunSchedule } from "./pipeline/run_context.ts";
 export { average, type AverageOptions } from "./ops/average.ts";
 export {
   type Activation,
@@ -81,24 +96,6 @@ export {
   superResolutionNet,
   type UpsampleMode,
 } from "./models/mod.ts";
-export {
-  type Arena,
-  type CompileOptions,
-  compilePlan,
-  createTrainer,
-  type DataTerm,
-  describePlan,
-  detectEngine,
-  type EngineName,
-  type ParamInit,
-  type ParamRef,
-  type Plan,
-  type PlanIO,
-  type PlanScalars,
-  type StatsRef,
-  type Step,
-  type StepScalars,
-  type Trainer,
-  type TrainerOptions,
-  type View,
-} from "./engine/mod.ts";
+export { type EngineName, TrainerPool } from "./engine/mod.ts";
+// The engine's internals (plans, compilePlan, trainers) are the "./engine" sub-path export:
+// import { compilePlan, createTrainer } from "@dipline/dipline/engine".

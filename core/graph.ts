@@ -35,8 +35,16 @@ export interface Expansion {
  * and the network it will train). Optional: `explainGraph` looks for the method.
  */
 export interface ExplainableOp extends Op {
-  /** Lines printed under the op by `explain()`. */
-  explain(): string;
+  /** Lines printed under the op by `explain()`, for inputs like `context` when known. */
+  explain(context?: ExplainContext): string;
+}
+
+/** What `explain()` may know about the inputs and the run (a dry run reads the first input). */
+export interface ExplainContext {
+  /** Size and channels of the input image. */
+  readonly input?: { readonly channels: number; readonly height: number; readonly width: number };
+  /** The engine that will run fits (`auto` resolved). */
+  readonly engine?: string;
 }
 
 /** One step of a recipe: an op, or an expansion that becomes ops at compile time. */
@@ -76,6 +84,9 @@ export interface CompileOptions {
  */
 export function compileSteps(steps: readonly Step[], options: CompileOptions = {}): CompiledGraph {
   const inputSlots = options.inputSlots ?? ["image"];
+  if (steps.length === 0) {
+    throw new RecipeError("The pipeline has no steps: add at least one op (e.g. dipFit, save)");
+  }
   const nodes: GraphNode[] = [];
   for (const step of steps) {
     if (!isExpansion(step)) {
@@ -124,7 +135,11 @@ export function graphOutputs(
  * {@link ExplainableOp} adds, and the files it writes (with `{name}` left as a placeholder).
  * Halide's `print_loop_nest()`, for recipes.
  */
-export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
+export function explainGraph(
+  graph: CompiledGraph,
+  outDir = "out",
+  context: ExplainContext = {},
+): string {
   const lines = [
     `pipeline: ${graph.nodes.length} ops, input slots: ${graph.inputSlots.join(", ")}`,
   ];
@@ -138,7 +153,7 @@ export function explainGraph(graph: CompiledGraph, outDir = "out"): string {
       `  ${String(i + 1).padStart(2)}. ${op.kind.padEnd(width)}  ${reads} → ${writes}${from}`,
     );
     if (params) lines.push(`      ${" ".repeat(width)}  ${params}`);
-    const detail = (op as Partial<ExplainableOp>).explain?.();
+    const detail = (op as Partial<ExplainableOp>).explain?.(context);
     if (detail) {
       lines.push(...detail.split("\n").map((line) => `      ${" ".repeat(width)}  ${line}`));
     }

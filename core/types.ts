@@ -72,6 +72,26 @@ export interface OpContext {
   readonly outDir: string;
   /** When false, `save` leaves an existing output in place. */
   readonly overwrite: boolean;
+  /** How to run (engine, threads, batch) and per-run resources; absent outside a run. */
+  readonly run?: RunContext;
+}
+
+/**
+ * How a run computes, as opposed to what (the recipe): Halide's schedule at the recipe level.
+ * Set by `run()` options, CLI flags or a worker's config; ops read it, recipes never set it.
+ */
+export interface RunContext {
+  /** Engine for fits; wins over a recipe's hint. */
+  readonly engine?: "webgpu" | "cpu" | "reference" | "auto";
+  /** Cpu engine worker threads. */
+  readonly threads?: number;
+  /** Fits trained at once (default: as many as memory allows). */
+  readonly batch?: number;
+  /**
+   * A resource kept for the whole run under `key` (e.g. compiled trainers reused across inputs
+   * of the same size), made by `create` on first use and freed by `dispose` when the run ends.
+   */
+  resource<T>(key: string, create: () => T, dispose: (value: T) => void): T;
 }
 
 /** One step of a pipeline: a pure function of its slots and params (the seed is a param). */

@@ -7,7 +7,7 @@
  */
 import { createRequire } from "node:module";
 import fontPackage from "dejavu-fonts-ttf/package.json" with { type: "json" };
-import { RecipeError } from "../core/errors.ts";
+import { parseOptions, z } from "../core/schema.ts";
 import { type Image, makeImage } from "../core/image.ts";
 import { renderTextRaster } from "../image/codecs.ts";
 import { decodeImage } from "../image/load.ts";
@@ -69,6 +69,44 @@ export function addGaussianNoise(image: Image, sigma255: number, seed: number): 
     out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return makeImage(image.channels, image.height, image.width, out, image.name);
+}
+
+/**
+ * Shot (Poisson) noise of a sensor that counts `peak` photons at full white: each value becomes
+ * Poisson(peak·x)/peak, clipped to 1 (low-light photos have peaks of 1–100). Seeded.
+ */
+export function addPoissonNoise(image: Image, peak: number, seed: number): Image {
+  if (!(peak > 0) || !Number.isFinite(peak)) {
+    throw new RangeError(`addPoissonNoise: expected peak > 0 but received ${peak}`);
+  }
+  checkSeed("addPoissonNoise", seed);
+  const uniform = mulberry32(seed);
+  const normal = gaussianSource(uniform);
+  const out = new Float32Array(image.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = poissonSample(peak * Math.max(0, image.data[i]!), uniform, normal) / peak;
+    out[i] = v > 1 ? 1 : v;
+  }
+  return makeImage(image.channels, image.height, image.width, out, image.name);
+}
+
+/**
+ * One Poisson(λ) draw: Knuth's product of uniforms below λ = 30, above it the normal
+ * approximation with continuity correction (its error is far below the noise itself there).
+ */
+function poissonSample(lambda: number, uniform: () => number, normal: () => number): number {
+  if (lambda <= 0) return 0;
+  if (lambda < 30) {
+    const limit = Math.exp(-lambda);
+    let k = 0;
+    let p = uniform();
+    while (p > limit) {
+      k++;
+      p *= uniform();
+    }
+    return k;
+  }
+  return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal()));
 }
 
 /**
@@ -315,69 +353,56 @@ export async function jpegDegrade(image: Image, quality: number): Promise<Image>
   );
 }
 
-/** A composition of degradations, applied in the order the fields are listed here. */
-export interface DegradeSpec {
-  /** Gaussian blur σ in pixels (the deblurring task's forward model), applied first. */
-  blur?: number;
-  /** Gaussian noise σ on the 0–255 scale (25 in the denoising notebook). */
-  noise?: number;
-  /** Lanczos downsampling factor (SR ×2/×4/×8). */
-  downsample?: 2 | 4 | 8;
-  /** Fraction of pixels kept (Bernoulli); e.g. 0.5 for the barbara restoration. */
-  drop?: number;
-  /** Text to draw as a missing-pixel mask (e.g. "hello world"). */
-  text?: string;
-  /** JPEG quality to compress with (1–100). */
-  jpeg?: number;
-  /** Seed for every random step (default 0). */
-  seed?: number;
-}
+/**
+ * A composition of degradations (the options of `degrade`), applied in the order the fields
+ * are listed here.
+ */
+export const DegradeSpecSchema = z.strictObject({
+  blur: z.number().positive().finite().optional().meta({
+    description: "Gaussian blur σ in pixels (the deblurring forward model), applied first",
+    placeholder: "SIGMA",
+  }),
+  noise: z.number().min(0).finite().optional().meta({
+    description: "Gaussian noise σ on the 0–255 scale (25 in the denoising notebook)",
+    placeholder: "SIGMA",
+  }),
+  poisson: z.number().positive().finite().optional().meta({
+    description: "shot noise: photons at full white (y = Poisson(peak·x)/peak; smaller = darker)",
+    placeholder: "PEAK",
+  }),
+  downsample: z.union([z.literal(2), z.literal(4), z.literal(8)]).optional().meta({
+    description: "Lanczos downsampling factor (SR ×2/×4/×8)",
+    placeholder: "F",
+  }),
+  drop: z.number().gt(0).max(1).optional().meta({
+    description: "fraction of pixels kept (Bernoulli), e.g. 0.5 for the barbara restoration",
+    placeholder: "P",
+  }),
+  text: z.string().trim().min(1).optional().meta({
+    description: 'text drawn as a missing-pixel mask, e.g. "hello world"',
+    placeholder: "TEXT",
+  }),
+  jpeg: z.int().min(1).max(100).optional().meta({
+    description: "JPEG quality to compress with (1–100)",
+    placeholder: "Q",
+  }),
+  seed: z.int().min(0).max(0xffffffff).optional().meta({
+    description: "seed of every random step (default 0)",
+    placeholder: "N",
+  }),
+});
 
-/** Spec fields and the order {@link degradeImage} applies them in. */
-const SPEC_KEYS = ["blur", "noise", "downsample", "drop", "text", "jpeg", "seed"] as const;
+/** What {@link degradeImage} applies (the `degrade` op's options). */
+export type DegradeSpec = z.input<typeof DegradeSpecSchema>;
 
-/** Validates a spec; throws RecipeError naming the field, expected and received values. */
+/** Validates a spec; throws a RecipeError naming the field, what was expected and received. */
 export function checkDegradeSpec(spec: DegradeSpec): void {
-  for (const key of Object.keys(spec)) {
-    if (!(SPEC_KEYS as readonly string[]).includes(key)) {
-      throw new RecipeError(
-        `degrade: unknown option "${key}" (expected one of ${SPEC_KEYS.join(", ")})`,
-      );
-    }
-  }
-  const bad = (field: string, expected: string, value: unknown): never => {
-    throw new RecipeError(
-      `degrade: expected ${field} ${expected} but received ${JSON.stringify(value)}`,
-    );
-  };
-  if (
-    spec.blur !== undefined &&
-    !(typeof spec.blur === "number" && spec.blur > 0 && Number.isFinite(spec.blur))
-  ) {
-    bad("blur", "a finite sigma > 0 (pixels)", spec.blur);
-  }
-  if (spec.noise !== undefined && !(spec.noise >= 0 && Number.isFinite(spec.noise))) {
-    bad("noise", "a finite number >= 0", spec.noise);
-  }
-  if (spec.downsample !== undefined && ![2, 4, 8].includes(spec.downsample)) {
-    bad("downsample", "2, 4 or 8", spec.downsample);
-  }
-  if (spec.drop !== undefined && !(spec.drop > 0 && spec.drop <= 1)) {
-    bad("drop", "a keep fraction in (0, 1]", spec.drop);
-  }
-  if (spec.text !== undefined && (typeof spec.text !== "string" || spec.text.trim() === "")) {
-    bad("text", "non-empty text", spec.text);
-  }
-  if (
-    spec.jpeg !== undefined && !(Number.isInteger(spec.jpeg) && spec.jpeg >= 1 && spec.jpeg <= 100)
-  ) {
-    bad("jpeg", "an integer quality in 1–100", spec.jpeg);
-  }
-  if (spec.seed !== undefined && !Number.isInteger(spec.seed)) bad("seed", "an integer", spec.seed);
+  parseOptions(DegradeSpecSchema, spec, "degrade()");
 }
 
 /**
- * Applies a {@link DegradeSpec} in a fixed order: blur, downsample, then noise, then the drop
+ * Applies a {@link DegradeSpec} in a fixed order: blur, downsample, then shot noise (poisson)
+ * and Gaussian noise, then the drop
  * and text masks (combined into one mask), then JPEG. Noise after blurring or downsampling
  * matches a noisy capture of a blurred or low-resolution scene; masking after noise makes missing pixels exactly 0. Each random
  * step derives its own seed from `spec.seed`, so adding a step never changes another's draw.
@@ -392,6 +417,9 @@ export async function degradeImage(
   let mask: Image | undefined;
   if (spec.blur !== undefined) current = blur(current, spec.blur);
   if (spec.downsample !== undefined) current = lanczosDownsample(current, spec.downsample);
+  if (spec.poisson !== undefined) {
+    current = addPoissonNoise(current, spec.poisson, (seed + 0x85ebca6b) | 0);
+  }
   if (spec.noise !== undefined && spec.noise > 0) {
     current = addGaussianNoise(current, spec.noise, seed);
   }

@@ -37,6 +37,14 @@ export {
 } from "./compile.ts";
 export type { CompileOptions, GradientRegion } from "./compile.ts";
 export { initParams, inputNoise, uniformAt } from "./init.ts";
+export {
+  autoBatch,
+  type Batch,
+  BATCH_ARENA_BYTES,
+  type BatchSchedule,
+  trainInBatches,
+} from "./batching.ts";
+export { TrainerPool, type TrainerPoolOptions } from "./trainer_pool.ts";
 export { createArenas, createReferenceTrainer, ReferenceTrainer, runStep } from "./reference.ts";
 export type { Arenas, StepContext } from "./reference.ts";
 

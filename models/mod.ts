@@ -31,6 +31,16 @@ export {
 } from "./count.ts";
 export type { ParamTensor } from "./count.ts";
 export { describeNetwork } from "./describe.ts";
+export {
+  type Architecture,
+  ARCHITECTURES,
+  type ArchName,
+  buildNetwork,
+  mergeNetworkOptions,
+  type NetworkSpec,
+  NOTEBOOK_NETWORKS,
+} from "./architectures.ts";
+import { mergeNetworkOptions, NOTEBOOK_NETWORKS } from "./architectures.ts";
 
 const five = (v: number) => [v, v, v, v, v];
 
@@ -42,9 +52,7 @@ export function denoisingNet(options: SkipOptions = {}): Network {
   return skip({
     inputChannels: 32,
     outputChannels: 3,
-    channelsDown: five(128),
-    channelsSkip: five(4),
-    ...options,
+    ...mergeNetworkOptions("skip", NOTEBOOK_NETWORKS.denoising.options, options),
   });
 }
 
@@ -63,9 +71,7 @@ export function jpegNet(options: SkipOptions = {}): Network {
   return skip({
     inputChannels: 3,
     outputChannels: 3,
-    channelsDown: [8, 16, 32, 64, 128],
-    channelsSkip: [0, 0, 0, 4, 4],
-    ...options,
+    ...mergeNetworkOptions("skip", NOTEBOOK_NETWORKS.jpeg.options, options),
   });
 }
 
@@ -74,10 +80,7 @@ export function inpaintingNet(options: SkipOptions = {}): Network {
   return skip({
     inputChannels: 32,
     outputChannels: 3,
-    channelsDown: five(128),
-    channelsSkip: five(128),
-    upsampleMode: "nearest",
-    ...options,
+    ...mergeNetworkOptions("skip", NOTEBOOK_NETWORKS.inpainting.options, options),
   });
 }
 
@@ -86,9 +89,7 @@ export function inpaintingVaseNet(options: Omit<SkipOptions, "channelsSkip"> = {
   return hourglass({
     inputChannels: 2,
     outputChannels: 3,
-    channelsDown: five(128),
-    upsampleMode: "nearest",
-    ...options,
+    ...mergeNetworkOptions("hourglass", NOTEBOOK_NETWORKS.inpaintingVase.options, options),
   });
 }
 
@@ -133,10 +134,7 @@ export function flashNoFlashNet(options: SkipOptions = {}): Network {
   return skip({
     inputChannels: 3,
     outputChannels: 3,
-    channelsDown: five(128),
-    channelsSkip: five(4),
-    upsampleMode: ["nearest", "nearest", "bilinear", "bilinear", "bilinear"],
-    ...options,
+    ...mergeNetworkOptions("skip", NOTEBOOK_NETWORKS.flash.options, options),
   });
 }
 

@@ -9,44 +9,35 @@
  * @module
  */
 import { RecipeError } from "../core/errors.ts";
+import { defineOp } from "../core/op_spec.ts";
+import { parseOptions, z } from "../core/schema.ts";
 import type { Expansion } from "../core/graph.ts";
 import type { Op } from "../core/types.ts";
 import type { DipFitOptions } from "../dip/fit.ts";
 import { dipFit } from "./dip_fit.ts";
 
-/** Options of {@link average}. */
-export interface AverageOptions {
-  /** Number of fits to average (≥ 2 to make a difference). */
-  readonly runs: number;
-  /** Most fits trained at once (default: all of them in one batched trainer). */
-  readonly batch?: number;
-}
+/** Options of `average`. */
+export const AverageOptionsSchema = z.strictObject({
+  runs: z.int().min(1).meta({ description: "fits to average (≥ 2 to make a difference)" }),
+  batch: z.int().min(1).optional().meta({
+    description: "most fits trained at once (a hint; the run's own batch wins)",
+  }),
+});
 
-/** Checks average's options; throws a RecipeError naming the bad one. */
-export function checkAverageOptions(options: AverageOptions): void {
-  if (options === null || typeof options !== "object") {
-    throw new RecipeError(`average: Expected an options object but received ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== "runs" && key !== "batch") {
-      throw new RecipeError(`average: Unknown option "${key}" (expected runs, batch)`);
-    }
-  }
-  for (const [name, value] of [["runs", options.runs], ["batch", options.batch]] as const) {
-    if (value === undefined && name === "batch") continue;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-      throw new RecipeError(
-        `average: Expected positive integer for ${name} but received ${
-          String(value)
-        } of type ${typeof value}`,
-      );
-    }
-  }
-}
+/** Options of {@link average}. */
+export type AverageOptions = z.input<typeof AverageOptionsSchema>;
+
+/** The `average` step's declaration. */
+export const averageSpec = defineOp({
+  kind: "average",
+  summary: "average runs fits of the preceding dipFit with seeds seed, seed + 1, … (batched)",
+  options: AverageOptionsSchema,
+  create: (options) => average(options),
+});
 
 /** The expansion that turns the preceding dipFit into an average of `runs` seeded fits. */
 export function average(options: AverageOptions): Expansion {
-  checkAverageOptions(options);
+  parseOptions(AverageOptionsSchema, options, "average()");
   return {
     kind: "average",
     params: Object.freeze({ ...options }),

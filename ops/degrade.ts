@@ -1,18 +1,31 @@
 /**
- * The pipeline's `degrade` op: makes the observation a restoration starts from.
+ * The pipeline's `degrade` op: makes the observation a restoration starts from. Reads `image`,
+ * keeps it in `clean`, writes the degraded observation to `image` and, when the spec drops
+ * pixels or draws text, the mask to `mask`. For SR (`downsample`), `clean` stays at full
+ * resolution.
  *
  * @module
  */
-import { RecipeError } from "../core/errors.ts";
+import { defineOp } from "../core/op_spec.ts";
 import type { Image } from "../core/image.ts";
 import type { Frame, Op } from "../core/types.ts";
-import { checkDegradeSpec, degradeImage, type DegradeSpec } from "../dip/degrade.ts";
+import {
+  checkDegradeSpec,
+  degradeImage,
+  type DegradeSpec,
+  DegradeSpecSchema,
+} from "../dip/degrade.ts";
 
-/**
- * The pipeline's `degrade` op: reads `image`, keeps it in `clean`, writes the degraded
- * observation to `image` and, when the spec drops pixels or draws text, the mask to `mask`.
- * For SR (`downsample`), `clean` stays at full resolution.
- */
+/** The `degrade` op's declaration (options: {@link DegradeSpecSchema}). */
+export const degradeSpec = defineOp({
+  kind: "degrade",
+  summary:
+    "degrade image (blur, noise, shot noise, downsample, drop, text, JPEG); keep it in clean",
+  options: DegradeSpecSchema,
+  create: (spec) => degradeOp(spec),
+});
+
+/** Builds the `degrade` op from a checked spec (use {@link degradeSpec} to check one). */
 export function degradeOp(spec: DegradeSpec): Op {
   checkDegradeSpec(spec);
   const masked = spec.drop !== undefined || spec.text !== undefined;
@@ -22,12 +35,7 @@ export function degradeOp(spec: DegradeSpec): Op {
     writes: masked ? ["image", "clean", "mask"] : ["image", "clean"],
     params: { ...spec },
     async run(frame: Frame): Promise<Frame> {
-      const clean = frame.slots.image;
-      if (clean === undefined) {
-        throw new RecipeError(
-          `degrade: expected slot "image" in frame ${frame.meta.name} but it is missing`,
-        );
-      }
+      const clean = frame.slots.image!;
       const { image, mask } = await degradeImage(clean, spec);
       const slots: Record<string, Image> = { ...frame.slots, clean, image };
       if (mask !== undefined) slots.mask = mask;

@@ -1,12 +1,53 @@
 /**
- * The pipeline's `dipFit` op: Deep Image Prior restoration of slot "image" (dip/fit.ts).
+ * The pipeline's `dipFit` op: Deep Image Prior restoration of slot "image" (dip/fit.ts). It
+ * gathers the images the task reads (from slots, or files named after the input), takes the
+ * run's schedule (engine, threads, batch, a trainer pool shared by the run's inputs) from the
+ * op context, and writes the restoration back to "image".
  *
  * @module
  */
+import type { ExplainableOp, ExplainContext } from "../core/graph.ts";
 import type { Image } from "../core/image.ts";
-import type { Frame, Op, OpContext } from "../core/types.ts";
+import { defineOp } from "../core/op_spec.ts";
+import type { Frame, OpContext } from "../core/types.ts";
+import { TrainerPool } from "../engine/trainer_pool.ts";
+import { explainFit } from "../dip/explain.ts";
+import {
+  binaryMask,
+  type DipFitOptions,
+  fitImage,
+  type FitProblem,
+  type FitSchedule,
+  referenceAtSize,
+  resolveFitOptions,
+} from "../dip/fit.ts";
+import { DipFitOptionsSchema } from "../dip/options.ts";
+import { TASKS, type TaskSpec } from "../dip/tasks.ts";
 import { loadImage } from "../image/load.ts";
-import { binaryMask, type DipFitOptions, fitImage, resolveFitOptions } from "../dip/fit.ts";
+import { ssim, SSIM_SIZE } from "../image/metrics.ts";
+
+/** The `dipFit` op's declaration (options: {@link DipFitOptionsSchema}). */
+export const dipFitSpec = defineOp({
+  kind: "dipFit",
+  summary: "restore image with Deep Image Prior (task, preset and every reference setting)",
+  options: DipFitOptionsSchema,
+  create: (options) => dipFit(options),
+});
+
+/** The run-wide trainer pool's key in {@link OpContext.run}'s resources. */
+const POOL_KEY = "dip.trainers";
+
+/** The fit schedule of the run, if any: its engine, threads, batch, and a shared trainer pool. */
+function scheduleOf(ctx: OpContext): FitSchedule | undefined {
+  const run = ctx.run;
+  if (!run) return undefined;
+  return {
+    engine: run.engine,
+    threads: run.threads,
+    batch: run.batch,
+    pool: run.resource(POOL_KEY, () => new TrainerPool(), (pool) => pool.dispose()),
+  };
+}
 
 /**
  * The dipFit op: restores slot "image" (the observation) and writes the result back to
@@ -16,34 +57,42 @@ import { binaryMask, type DipFitOptions, fitImage, resolveFitOptions } from "../
  *
  * @example
  * ```ts
- * import { dipFit } from "./fit.ts";
+ * import { dipFit } from "./dip_fit.ts";
  * const op = dipFit({ task: "sr", factor: 4, iterations: 500 });
  * ```
  */
-export function dipFit(options: DipFitOptions): Op {
+export function dipFit(options: DipFitOptions): ExplainableOp {
   const fit = resolveFitOptions(options);
+  const task: TaskSpec = TASKS[fit.task];
   const reads = ["image"];
-  if (fit.task === "inpaint" && !fit.mask) reads.push("mask");
-  if (fit.input === "image" && !fit.guide) reads.push("guide");
+  for (const image of task.images ?? []) {
+    if (fit.taskOptions[image.option] === undefined) reads.push(image.slot);
+  }
   return {
     kind: "dipFit",
     reads,
     writes: ["image"],
     params: Object.freeze({ ...options }),
+    explain: (context?: ExplainContext) => explainFit(fit, context),
     async run(frame: Frame, ctx: OpContext): Promise<Frame> {
-      const observation = frame.slots.image!;
-      let maskImage: Image | undefined;
-      if (fit.task === "inpaint") {
-        const file = fit.mask?.replaceAll("{name}", frame.meta.name);
-        maskImage = binaryMask(file ? await loadImage(file) : frame.slots.mask!);
+      const problem: { -readonly [K in keyof FitProblem]: FitProblem[K] } = {
+        observation: frame.slots.image!,
+        clean: frame.slots.clean,
+      };
+      for (const { role, slot, option } of task.images ?? []) {
+        const file = (fit.taskOptions[option] as string | undefined)?.replaceAll(
+          "{name}",
+          frame.meta.name,
+        );
+        const image: Image = file ? await loadImage(file) : frame.slots[slot]!;
+        problem[role] = role === "mask" ? binaryMask(image) : image;
       }
-      const guideFile = fit.guide?.replaceAll("{name}", frame.meta.name);
-      const guide = guideFile ? await loadImage(guideFile) : frame.slots.guide;
-      const result = await fitImage(
-        { observation, mask: maskImage, guide, clean: frame.slots.clean },
-        fit,
-        { emit: (event) => ctx.emit(event), signal: ctx.signal, name: frame.meta.name },
-      );
+      const result = await fitImage(problem, fit, {
+        emit: (event) => ctx.emit(event),
+        signal: ctx.signal,
+        name: frame.meta.name,
+        schedule: scheduleOf(ctx),
+      });
       const info: Record<string, unknown> = {
         ...frame.meta.info,
         task: fit.task,
@@ -64,6 +113,10 @@ export function dipFit(options: DipFitOptions): Op {
         metrics.psnr = result.psnr;
         metrics.bestPsnr = result.bestPsnr!;
         metrics.psnrGap = result.bestPsnr! - result.psnr;
+        const clean = referenceAtSize(frame.slots.clean!, result.image);
+        if (clean.height >= SSIM_SIZE && clean.width >= SSIM_SIZE) {
+          metrics.ssim = ssim(result.image, clean);
+        }
         info.bestStep = result.bestStep;
       }
       return {

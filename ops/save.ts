@@ -7,6 +7,8 @@ import { dirname, resolve } from "node:path";
 import { RecipeError } from "../core/errors.ts";
 import type { Frame, Op, OpContext } from "../core/types.ts";
 import { formatOfPath, saveImage, type SaveOptions } from "../image/save.ts";
+import { defineOp } from "../core/op_spec.ts";
+import { z } from "../core/schema.ts";
 
 /** Options of {@link saveOp}. */
 export interface SaveOpOptions extends SaveOptions {
@@ -83,3 +85,27 @@ async function exists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** Options of the `save` op in a JSON recipe: the pattern plus {@link SaveOpOptions}. */
+export const SaveOptionsSchema = z.strictObject({
+  pattern: z.string().min(1).meta({
+    description: "output file, resolved against the output folder; {name} = the input's name, " +
+      "{dir} = its sub-folder; .png, .jpg or .jpeg",
+  }),
+  slot: z.string().min(1).optional().meta({ description: 'the slot to save (default "image")' }),
+  format: z.enum(["png", "jpeg"]).optional().meta({
+    description: "output format (default: from the extension)",
+  }),
+  bitDepth: z.union([z.literal(8), z.literal(16)]).optional().meta({
+    description: "PNG bits per sample (default 8)",
+  }),
+  quality: z.int().min(1).max(100).optional().meta({ description: "JPEG quality (default 90)" }),
+});
+
+/** The `save` op's declaration. */
+export const saveSpec = defineOp({
+  kind: "save",
+  summary: "write a slot to a file named after the input, atomically",
+  options: SaveOptionsSchema,
+  create: ({ pattern, ...options }) => saveOp(pattern, options),
+});

@@ -17,35 +17,34 @@
  *
  * @module
  */
-import { average, type AverageOptions } from "../ops/average.ts";
-import type { DegradeSpec } from "../dip/degrade.ts";
-import type { DipFitOptions } from "../dip/fit.ts";
-import { degradeOp } from "../ops/degrade.ts";
-import { dipFit } from "../ops/dip_fit.ts";
-import { metricsOp, type MetricsOpOptions } from "../ops/metrics.ts";
-import { saveOp, type SaveOpOptions } from "../ops/save.ts";
 import { RecipeError } from "../core/errors.ts";
-import { type RunOptions, runPipeline, type RunSummary } from "./executor.ts";
 import {
   type CompiledGraph,
   type CompileOptions,
   compileSteps,
+  type ExplainContext,
   explainGraph,
   type Step,
 } from "../core/graph.ts";
-import type { Frame, Op } from "../core/types.ts";
+import { createStep, type OpSpec } from "../core/op_spec.ts";
+import { received } from "../core/schema.ts";
+import type { DegradeSpec } from "../dip/degrade.ts";
+import type { DipFitOptions } from "../dip/options.ts";
+import { type AverageOptions, averageSpec } from "../ops/average.ts";
+import { degradeSpec } from "../ops/degrade.ts";
+import { dipFitSpec } from "../ops/dip_fit.ts";
+import { type LoadOpOptions, loadSpec } from "../ops/load.ts";
+import { type MetricsOpOptions, metricsSpec } from "../ops/metrics.ts";
+import { type SaveOpOptions, saveSpec } from "../ops/save.ts";
+import { type RunOptions, runPipeline, type RunSummary } from "./executor.ts";
+import { pipelineFromJSON, type RecipeDocument, type RecipeStep } from "./recipe.ts";
+
+export { received };
 
 const PIPELINE_BRAND = Symbol.for("dipline.pipeline");
 
-/** Options of {@link Pipeline.metrics}: the metrics op's, plus a label. */
-export interface MetricsOptions extends MetricsOpOptions {
-  /**
-   * Prefix for the scores, e.g. `"noisy"` → `noisy.psnr`, `noisy.ssim`; without one the scores
-   * are `psnr` and `ssim` and a later unlabelled `metrics()` (or a dipFit scoring against
-   * `clean`) overwrites them.
-   */
-  readonly label?: string;
-}
+/** Options of {@link Pipeline.metrics}. */
+export type MetricsOptions = MetricsOpOptions;
 
 /** An immutable recipe: a list of steps plus an optional default input. */
 export class Pipeline {
@@ -53,14 +52,55 @@ export class Pipeline {
   readonly steps: readonly Step[];
   /** The input used when none is given to `run` (a file, glob or folder). */
   readonly defaultInput?: string;
+  /** How each step was made (op and options), or undefined for a step added with `use()`. */
+  readonly sources: readonly (RecipeStep | undefined)[];
   /** Marks pipelines for {@link isPipeline}, across copies of this module. */
   readonly [PIPELINE_BRAND] = true;
 
-  /** Use {@link pipeline} to start a recipe. */
-  constructor(steps: readonly Step[] = [], defaultInput?: string) {
+  /** Use {@link pipeline} (or {@link Pipeline.fromJSON}) to start a recipe. */
+  constructor(
+    steps: readonly Step[] = [],
+    defaultInput?: string,
+    sources: readonly (RecipeStep | undefined)[] = [],
+  ) {
     this.steps = Object.freeze([...steps]);
     this.defaultInput = defaultInput;
+    this.sources = Object.freeze(steps.map((_, i) => sources[i]));
     Object.freeze(this);
+  }
+
+  /**
+   * Reads a recipe's JSON document (see {@link Pipeline.toJSON}).
+   *
+   * @throws {RecipeError} one line naming the step, the option and what was expected, e.g.
+   * "steps[2] dipFit(): Expected number > 0 for lr but received -1 of type number"
+   */
+  static fromJSON(doc: unknown): Pipeline {
+    return pipelineFromJSON(doc);
+  }
+
+  /**
+   * The recipe as a versioned JSON document: `{ version: 1, input?, steps: [{ op, options }] }`,
+   * with each op's options as written. `Pipeline.fromJSON(p.toJSON())` gives the same recipe.
+   *
+   * @throws {RecipeError} when a step was added with `use()` (user code has no JSON form)
+   */
+  toJSON(): RecipeDocument {
+    const steps = this.steps.map((step, i) => {
+      const source = this.sources[i];
+      if (source === undefined) {
+        throw new RecipeError(
+          `Step #${i + 1} (${step.kind}) was added with use() from user code and cannot be ` +
+            "serialized: only built-in ops have a JSON form",
+        );
+      }
+      return structuredClone(source);
+    });
+    return {
+      version: 1,
+      ...(this.defaultInput === undefined ? {} : { input: this.defaultInput }),
+      steps,
+    };
   }
 
   /** Appends any op (or expansion); the escape hatch for ops the builder has no method for. */
@@ -70,12 +110,12 @@ export class Pipeline {
         `use(): Expected an op or expansion for step but received ${received(step)}`,
       );
     }
-    return new Pipeline([...this.steps, step], this.defaultInput);
+    return new Pipeline([...this.steps, step], this.defaultInput, [...this.sources, undefined]);
   }
 
   /**
-   * Appends the op `make()` builds; an error it throws becomes a {@link RecipeError} that names
-   * the op. Builder methods are one line each on top of this.
+   * Appends the op `make()` builds (user code: not serializable); an error it throws becomes a
+   * {@link RecipeError} that names the op.
    */
   add(kind: string, make: () => Step): Pipeline {
     let step: Step;
@@ -89,29 +129,49 @@ export class Pipeline {
     return this.use(step);
   }
 
+  /**
+   * Appends a built-in op from its declaration (ops/registry.ts), checking `options` against
+   * its schema; the step keeps its JSON form. Every builder method is one line on top of this.
+   */
+  op<S extends OpSpec>(spec: S, options: unknown, where?: string): Pipeline {
+    const step = createStep(spec, options, where);
+    const source: RecipeStep = {
+      op: spec.kind,
+      options: structuredClone(options ?? {}) as Record<string, unknown>,
+    };
+    return new Pipeline([...this.steps, step], this.defaultInput, [...this.sources, source]);
+  }
+
   /** Sets the input used when `run` (or `dipline run`) is given none: a file, glob or folder. */
   input(spec: string): Pipeline {
-    expectValue("input", "spec", spec, "non-empty string", isNonEmptyString);
-    return new Pipeline(this.steps, spec);
+    if (typeof spec !== "string" || spec.length === 0) {
+      throw new RecipeError(
+        `input(): Expected non-empty string for spec but received ${received(spec)}`,
+      );
+    }
+    return new Pipeline(this.steps, spec, this.sources);
   }
 
   /**
    * Degrades `image` and keeps the original in `clean` (and the mask in `mask` for `drop` and
    * `text`), so a later `metrics()` can score a restoration against it. Seeded: same seed, same
-   * output. At least one of `blur` (Gaussian σ in pixels, applied first), `noise` (σ on the
-   * 0–255 scale), `downsample` (2, 4 or 8), `drop` (fraction of pixels kept), `text` (text drawn
-   * as holes), `jpeg` (quality 1–100); e.g. `{ blur: 2, noise: 5 }` for deblurring.
+   * output. Any of `blur` (Gaussian σ in pixels, applied first), `noise` (σ on the 0–255
+   * scale), `poisson` (shot noise: photons at white), `downsample` (2, 4 or 8), `drop`
+   * (fraction of pixels kept), `text` (text drawn as holes), `jpeg` (quality 1–100); e.g.
+   * `{ blur: 2, noise: 5 }` for deblurring.
    */
   degrade(spec: DegradeSpec): Pipeline {
-    return this.add("degrade", () => degradeOp(spec));
+    return this.op(degradeSpec, spec);
+  }
+
+  /** Loads a file (`{name}` = the input's name) into a slot, e.g. a reference into `clean`. */
+  load(options: LoadOpOptions): Pipeline {
+    return this.op(loadSpec, options);
   }
 
   /** Adds PSNR and SSIM of `target` against `reference` to the frame's metrics. */
   metrics(options: MetricsOptions = {}): Pipeline {
-    const { label, ...rest } = options;
-    if (label === undefined) return this.add("metrics", () => metricsOp(rest));
-    expectValue("metrics", "label", label, "label of letters, digits, _ or -", isLabel);
-    return this.add("metrics", () => labelMetrics(metricsOp(rest), label));
+    return this.op(metricsSpec, options);
   }
 
   /**
@@ -120,20 +180,21 @@ export class Pipeline {
    * kept unless the run is forced, and an input whose outputs all exist is skipped.
    */
   save(pattern: string, options: SaveOpOptions = {}): Pipeline {
-    return this.add("save", () => saveOp(pattern, options));
+    return this.op(saveSpec, { pattern, ...options }, "save()");
   }
 
   /**
-   * Restores slot "image" with Deep Image Prior (ops/dip_fit.ts): `task` is `denoise`, `sr`,
-   * `inpaint`, `jpeg` or `flash`; every other option defaults to the task's reference preset.
+   * Restores slot "image" with Deep Image Prior (dip/fit.ts): `task` is one of dip/tasks.ts's
+   * (`denoise`, `sr`, `inpaint`, `jpeg`, `flash`, `deblur`, `poisson`); every other option
+   * defaults to the task's reference preset.
    */
   dipFit(options: DipFitOptions): Pipeline {
-    return this.add("dipFit", () => dipFit(options));
+    return this.op(dipFitSpec, options);
   }
 
   /** Averages `runs` fits of the preceding dipFit with seeds seed, seed + 1, … (batched). */
   average(options: AverageOptions): Pipeline {
-    return this.add("average", () => average(options));
+    return this.op(averageSpec, options);
   }
 
   /** Expands and validates the recipe. @throws {RecipeError} when an op reads a missing slot */
@@ -141,9 +202,12 @@ export class Pipeline {
     return compileSteps(this.steps, options);
   }
 
-  /** The compiled op graph as text (kinds, reads → writes, params, files written). */
-  explain(outDir = "out"): string {
-    return explainGraph(this.compile(), outDir);
+  /**
+   * The compiled op graph as text (kinds, reads → writes, params, files written; a fit's
+   * network, and its cost when `context.input` gives the input's size).
+   */
+  explain(outDir = "out", context: ExplainContext = {}): string {
+    return explainGraph(this.compile(), outDir, context);
   }
 
   /**
@@ -167,7 +231,7 @@ export function isPipeline(value: unknown): value is Pipeline {
 }
 
 /**
- * Throws a sharp-style {@link RecipeError} unless `accept(value)`:
+ * Throws a sharp-style {@link RecipeError} unless `accept(value)` (for custom ops' own checks):
  * "save(): Expected integer between 1 and 100 for quality but received 0 of type number".
  */
 export function expectValue(
@@ -182,33 +246,4 @@ export function expectValue(
       `${op}(): Expected ${expected} for ${name} but received ${received(value)}`,
     );
   }
-}
-
-/** `-2 of type number`, `"abc" of type string`: how errors show a received value. */
-export function received(value: unknown): string {
-  const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
-  return `${shown} of type ${value === null ? "null" : typeof value}`;
-}
-
-const isNonEmptyString = (v: unknown): boolean => typeof v === "string" && v.length > 0;
-const isLabel = (v: unknown): boolean => typeof v === "string" && /^[\w-]+$/.test(v);
-
-/** Wraps a metrics op so that its scores land under `label.` (e.g. `noisy.psnr`). */
-function labelMetrics(op: Op, label: string): Op {
-  return {
-    kind: op.kind,
-    reads: op.reads,
-    writes: op.writes,
-    params: { ...op.params, label },
-    async run(frame: Frame, ctx): Promise<Frame> {
-      const scored = await op.run({ ...frame, meta: { ...frame.meta, metrics: {} } }, ctx);
-      const labelled = Object.fromEntries(
-        Object.entries(scored.meta.metrics).map(([key, value]) => [`${label}.${key}`, value]),
-      );
-      return {
-        ...scored,
-        meta: { ...scored.meta, metrics: { ...frame.meta.metrics, ...labelled } },
-      };
-    },
-  };
 }

@@ -25,20 +25,21 @@ Deno.test("resolveFitOptions() takes sigma for deblur only, and the deblur prese
   throws(() => resolveFitOptions({ task: "deblur" }), RecipeError);
   throws(
     () => resolveFitOptions({ task: "deblur" }),
-    /dipFit: task "deblur" needs sigma \(the blur σ in pixels\) but received none/,
+    /dipFit\(\): task "deblur" needs sigma but received none/,
   );
   for (const sigma of [0, -1, Infinity, "2" as unknown as number]) {
     throws(
       () => resolveFitOptions({ task: "deblur", sigma }),
       (e: unknown) =>
-        e instanceof RecipeError && /Expected number > 0 for sigma but received/.test(e.message),
+        e instanceof RecipeError &&
+        /Expected (finite )?number( > 0)? for sigma but received/.test(e.message),
     );
   }
   throws(
     () => resolveFitOptions({ task: "denoise", sigma: 2 }),
     (e: unknown) =>
       e instanceof RecipeError &&
-      e.message === `dipFit: sigma applies to task "deblur" only, not "denoise"`,
+      e.message === `dipFit(): sigma applies to task "deblur" only, not "denoise"`,
   );
   throws(() => resolveFitOptions({ task: "sr", sigma: 2 }), /sigma applies to task "deblur" only/);
   throws(

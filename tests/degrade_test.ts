@@ -251,9 +251,9 @@ Deno.test("degradeOp() keeps the original in clean and writes the mask when it m
   assert.equal(dropped.slots.mask!.channels, 1);
   assert.throws(
     () => degradeOp({ noise: -5 }),
-    /degrade: expected noise a finite number >= 0 but received -5/,
+    /degrade\(\): Expected number ≥ 0 for noise but received -5 of type number/,
   );
-  assert.throws(() => degradeOp({ sharpen: 2 } as never), /unknown option "sharpen"/);
+  assert.throws(() => degradeOp({ sharpen: 2 } as never), /Unknown option "sharpen"/);
 });
 
 Deno.test("blur() is exactly the deblurring operator's forward model on an image", () => {
@@ -286,7 +286,7 @@ Deno.test("degradeImage() blurs before adding noise, and validates blur", async 
   assert.deepEqual([op.writes, op.params], [["image", "clean"], spec]);
   await assert.rejects(
     degradeImage(card, { blur: -1 }),
-    /degrade: expected blur a finite sigma > 0 \(pixels\) but received -1/,
+    /degrade\(\): Expected number > 0 for blur but received -1 of type number/,
   );
   assert.throws(() => degradeOp({ blur: "2" as unknown as number }), RecipeError);
 });

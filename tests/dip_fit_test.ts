@@ -128,7 +128,7 @@ Deno.test("resolveFitOptions() lets the user override any field of the preset", 
 Deno.test("resolveFitOptions() refuses unknown and out-of-range options with a clear message", () => {
   throws(
     () => resolveFitOptions({ task: "denoise", iteration: 5 } as unknown as DipFitOptions),
-    /dipFit: Unknown option "iteration" \(expected one of task, preset/,
+    /dipFit\(\): Unknown option "iteration" \(expected one of task, preset/,
   );
   throws(
     () => resolveFitOptions({ task: "denoise", net: { channelz: 3 } as never }),
@@ -136,10 +136,10 @@ Deno.test("resolveFitOptions() refuses unknown and out-of-range options with a c
   );
   throws(
     () => resolveFitOptions({ task: "dehaze" as never }),
-    /Expected one of denoise, sr, inpaint, jpeg, flash, deblur for task but received "dehaze"/,
+    /Expected one of "denoise", "jpeg", "sr", "inpaint", "flash", "deblur", "poisson" for task but received "dehaze"/,
   );
   throws(
-    () => resolveFitOptions({ task: "sr", factor: 3 }),
+    () => resolveFitOptions({ task: "sr", factor: 3 as 4 }),
     /Expected 2, 4 or 8 for factor but received 3/,
   );
   throws(
@@ -151,7 +151,10 @@ Deno.test("resolveFitOptions() refuses unknown and out-of-range options with a c
     () => resolveFitOptions({ task: "denoise", iterations: -2 }),
     /Expected integer ≥ 1 for iterations but received -2 of type number/,
   );
-  throws(() => resolveFitOptions({ task: "denoise", input: "image" }), /needs the guide slot/);
+  throws(
+    () => resolveFitOptions({ task: "denoise", input: "image" }),
+    /needs a task with a guide image/,
+  );
 });
 
 // ---- the loop with a scripted trainer ------------------------------------------------------
@@ -223,7 +226,7 @@ Deno.test("backtracking restores the last snapshot when the observed PSNR drops 
   equal(result.iterations, 40);
 });
 
-Deno.test("without backtracking the loop neither snapshots nor restores", async () => {
+Deno.test("without backtracking the loop never restores on a PSNR drop (it still snapshots finite checks)", async () => {
   const calls: string[] = [];
   const fit = resolveFitOptions({
     task: "denoise",
@@ -306,7 +309,10 @@ Deno.test("average() replaces the preceding dipFit by one batched fit with runs 
     () => compileSteps([average({ runs: 2 })]),
     /average\(\) must follow dipFit\(\) but follows nothing/,
   );
-  throws(() => average({ runs: 0 }), /Expected positive integer for runs but received 0/);
+  throws(
+    () => average({ runs: 0 }),
+    /average\(\): Expected integer ≥ 1 for runs but received 0 of type number/,
+  );
   throws(() => average({ runs: 2, seeds: 3 } as never), /Unknown option "seeds"/);
 });
 

@@ -109,7 +109,7 @@ Deno.test("fit shortcuts refuse bad command lines with exit 2 and bad files with
     await saveImage(ramp(3, 8, 8), `${dir}/in.png`);
     const noMask = await dipline(["inpaint", `${dir}/in.png`, "-o", `${dir}/o.png`]);
     equal(noMask.code, 2);
-    ok(noMask.stderr.includes("Expected --mask MASK"), noMask.stderr);
+    ok(noMask.stderr.includes("Expected --mask FILE"), noMask.stderr);
     const unknown = await dipline([
       "denoise",
       `${dir}/in.png`,
@@ -180,7 +180,7 @@ Deno.test("dipline degrade --blur --noise, then deblur, keeps the size; bad --si
 
     const noSigma = await dipline(["deblur", `${dir}/in.png`, "-o", `${dir}/o.png`, ...FAST]);
     equal(noSigma.code, 2);
-    ok(noSigma.stderr.includes("Expected --sigma S"), noSigma.stderr);
+    ok(noSigma.stderr.includes("Expected --sigma SIGMA"), noSigma.stderr);
     const zero = await dipline(["deblur", `${dir}/in.png`, "-o", `${dir}/o.png`, "--sigma", "0"]);
     equal(zero.code, 2);
     ok(zero.stderr.includes("Expected number > 0 for sigma but received 0"), zero.stderr);
