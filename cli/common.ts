@@ -55,7 +55,12 @@ export function parseFlags<T extends ParseArgsOptionsConfig>(
   options: T,
 ) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
+    return parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     // Node's messages go on with a hint about "--"; the first sentence is the one that matters.
     const first = error instanceof Error
@@ -64,6 +69,31 @@ export function parseFlags<T extends ParseArgsOptionsConfig>(
     const message = first.replace(/^Unknown option/, "unknown option");
     throw new UsageError(`${command.name}: ${message}`);
   }
+}
+
+/**
+ * `--seed -1` as `--seed=-1`: a value flag followed by a negative number takes it as its value
+ * (parseArgs would call it "ambiguous"), so it gets the same range message as `--seed=-1`.
+ */
+function joinNegativeValues(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--")
+      ? arg.slice(2)
+      : Object.keys(options).find((key) => arg === `-${options[key]!.short}`);
+    const takesValue = name !== undefined && !arg.includes("=") && options[name]?.type === "string";
+    if (takesValue && next !== undefined && /^-(\d|\.\d|Infinity\b)/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(arg);
+    if (arg === "--") {
+      out.push(...args.slice(i + 1));
+      break;
+    }
+  }
+  return out;
 }
 
 /**

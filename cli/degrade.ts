@@ -6,7 +6,7 @@
  */
 import { checkDegradeSpec, degradeImage, type DegradeSpec } from "../dip/degrade.ts";
 import { loadImage } from "../image/load.ts";
-import { saveImage } from "../image/save.ts";
+import { checkOutputTargets, realPathOf, saveImage } from "../image/save.ts";
 import {
   asUsageError,
   type Command,
@@ -36,6 +36,9 @@ Writes a degraded copy of <in> to <out> (PNG or JPEG by extension). Exactly one 
                                 the others set to 0; the mask (255 kept, 0 dropped) goes to MASK
   --text "…" --mask-out MASK    punch the text into the image as holes; mask to MASK
   --jpeg Q                      JPEG-compress at quality Q (1–100)
+
+The outputs are checked before anything is read: a writable folder, a .png/.jpg/.jpeg name,
+and never the input itself (also through a link).
 
 Options:
   -o, --out PATH    output image (required)
@@ -101,6 +104,14 @@ Example:
     } catch (error) {
       throw asUsageError(command, error);
     }
+    // Before any work: the outputs can be written and none of them is the input (or the other).
+    const outputs = needsMask ? [values.out, values["mask-out"]!] : [values.out];
+    if (outputs.length === 2 && await realPathOf(outputs[0]!) === await realPathOf(outputs[1]!)) {
+      throw new UsageError(
+        `degrade: Expected --mask-out to differ from -o but both are ${values.out}`,
+      );
+    }
+    await checkOutputTargets(outputs, { inputs: [input!] });
     const image = await loadImage(input!, {
       maxPixels: maxPixelsFlag(command, values["max-pixels"]),
     });

@@ -56,6 +56,8 @@ export function updateProgress(
       return { ...state, done: state.done + 1, current: "" };
     case "input-failed":
       return { ...state, failed: state.failed + 1, current: "" };
+    case "input-interrupted":
+      return { ...state, current: "" };
     default:
       return state;
   }
@@ -93,7 +95,8 @@ export function formatDuration(seconds: number): string {
 
 /**
  * A live progress line on stderr, redrawn in place (at most every 100 ms), cleared when the run
- * ends. Only for terminals: callers check `Deno.stderr.isTerminal()`.
+ * ends. Failures, interruptions, redone inputs and notes get a line of their own above it. Only
+ * for terminals: callers check `Deno.stderr.isTerminal()`.
  */
 export function terminalReporter(): (event: ProgressEvent) => void {
   let state: ProgressState = {
@@ -119,9 +122,16 @@ export function terminalReporter(): (event: ProgressEvent) => void {
       Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
       return;
     }
-    if (event.type === "input-failed") {
-      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K✗ ${event.error}\n`));
-    }
+    const above = event.type === "input-failed"
+      ? `✗ ${event.error}`
+      : event.type === "input-interrupted"
+      ? `⨯ ${event.name}: interrupted`
+      : event.type === "note"
+      ? `· ${event.message}`
+      : event.type === "input-start" && event.reason
+      ? `↻ ${event.name}: ${event.reason}; redoing it`
+      : undefined;
+    if (above !== undefined) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${above}\n`));
     if (now - drawnAt < 100 && event.type === "fit") return;
     drawnAt = now;
     const line = formatProgress(state, now).slice(0, Math.max(20, columns - 1));
