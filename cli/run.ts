@@ -1,13 +1,15 @@
 /**
- * `dipline run <recipe.ts>`: runs a recipe (a module whose default export is a pipeline) over a
- * file, glob or folder, with resume, sharding, progress and a failure list at the end.
+ * `dipline run <recipe.ts|recipe.json>`: runs a recipe (a module whose default export is a
+ * pipeline, or a recipe's JSON document) over a file, glob or folder, with resume, sharding,
+ * progress and a failure list at the end. `--engine`, `--threads` and `--batch` are the run's
+ * schedule: how fits run, never what they compute.
  *
  * @module
  */
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { isPipeline, type Pipeline } from "../pipeline/dsl.ts";
-import { InputError } from "../core/errors.ts";
+import type { Pipeline } from "../pipeline/dsl.ts";
+import { ENGINES } from "../dip/options.ts";
+import { detectEngine } from "../engine/mod.ts";
+import { loadRecipe } from "../pipeline/recipe.ts";
 import { collectInputs, runPipeline, type RunSummary } from "../pipeline/executor.ts";
 import { jsonLinesReporter, terminalReporter } from "../pipeline/progress.ts";
 import { parseShard } from "../pipeline/sources.ts";
@@ -26,9 +28,10 @@ import {
 export const command: Command = {
   name: "run",
   summary: "Run a recipe over a file, glob or folder",
-  usage: `Usage: dipline run <recipe.ts> [options]
+  usage: `Usage: dipline run <recipe.ts|recipe.json> [options]
 
-Runs the pipeline a recipe file default-exports over every input, writing its outputs under
+Runs the pipeline a recipe file default-exports (or a recipe's JSON document, see
+\`dipline recipe\`) over every input, writing its outputs under
 --out. Inputs whose outputs all exist are skipped (resume) unless --force. A failing input is
 reported and the run goes on; the exit code is 1 if any input failed. Each input's scores
 (from metrics()) are printed on stdout, one line per input, then their means.
@@ -39,7 +42,6 @@ scores; an input is skipped only when that record matches (and still reports its
 a changed recipe or input is redone. Runs that share an output folder (processes, or hosts on
 a shared filesystem) split it: each input is claimed with a lock file beside its first output
 and inputs another live run holds are left to it.
-
 
 Options:
   --input PATH    a file, a glob ("photos/**/*.png") or a folder (recursive); default: the
@@ -54,10 +56,14 @@ Options:
   --dry-run       print the inputs and the compiled op graph, run nothing
   --max-pixels N  refuse inputs above N pixels (default 40000000)
 
+How fits run (the run's choice; a recipe's engine is only a hint):
+  --engine E      ${ENGINES.join(" | ")} (default: the recipe's hint, else auto)
+  --threads N     cpu engine worker threads
+  --batch N       fits trained at once by average() (default: as many as memory allows)
+
 Ctrl-C or SIGTERM: the running input finishes, then the run stops and prints its summary; a
 second one cancels the running input (listed as interrupted, a rerun redoes it) and prints
 the summary; a third quits at once. The exit code is then 130 (SIGINT) or 143 (SIGTERM).
-
 
 Example:
   deno run -A cli.ts run examples/degrade-noise.ts --input photos/ --out out/noisy`,
@@ -70,7 +76,11 @@ Example:
       json: { type: "boolean", default: false },
       "dry-run": { type: "boolean", default: false },
       "max-pixels": { type: "string" },
+      engine: { type: "string" },
+      threads: { type: "string" },
+      batch: { type: "string" },
     });
+    const schedule = scheduleFlags(values);
     const [recipePath] = expectPositionals(command, positionals, ["recipe.ts"]);
     let shard;
     try {
@@ -79,7 +89,7 @@ Example:
       throw new UsageError(`run: ${(error as Error).message}`);
     }
     const maxPixels = maxPixelsFlag(command, values["max-pixels"]);
-    const recipe = await importRecipe(recipePath!);
+    const recipe = await loadRecipe(recipePath!);
     recipe.compile(); // a wrong recipe fails here, before the input is looked at
     const input = values.input ?? recipe.defaultInput;
     if (input === undefined) {
@@ -95,7 +105,11 @@ Example:
           mine.length === 1 ? "" : "s"
         }${part})\n${shown.join("\n")}`,
       );
-      printLine(recipe.explain(values.out));
+      const first = await mine[0]?.load({ maxPixels }).catch(() => undefined);
+      const engine = schedule.engine === undefined || schedule.engine === "auto"
+        ? `auto → ${await detectEngine()}`
+        : schedule.engine;
+      printLine(recipe.explain(values.out, { input: first, engine }));
       return EXIT.ok;
     }
     // SIGINT/SIGTERM: first finish the current input, second cancel it, third quit.
@@ -109,6 +123,7 @@ Example:
         force: values.force,
         shard,
         maxPixels,
+        ...schedule,
         signal: controller.signal,
         onEvent: reporter(values.json),
         drain: stop.drain,
@@ -225,22 +240,34 @@ function formatScore(value: number): string {
   return Number.isFinite(value) ? value.toFixed(4) : String(value);
 }
 
-/** Imports a recipe module and returns its default-exported pipeline. */
-export async function importRecipe(path: string): Promise<Pipeline> {
-  const url = pathToFileURL(resolve(path)).href;
-  try {
-    await Deno.stat(resolve(path));
-  } catch {
-    throw new InputError("no such recipe file", { file: path });
-  }
-  const module = await import(url);
-  if (!isPipeline(module.default)) {
-    throw new InputError(
-      "Expected a recipe whose default export is a pipeline() but it exports none",
-      { file: path },
+/** Loads a recipe file (`.ts` default export, or `.json`): pipeline/recipe.ts loadRecipe. */
+export function importRecipe(path: string): Promise<Pipeline> {
+  return loadRecipe(path);
+}
+
+/** `--engine`, `--threads`, `--batch`: the run's schedule. */
+function scheduleFlags(
+  values: { engine?: string; threads?: string; batch?: string },
+): { engine?: (typeof ENGINES)[number]; threads?: number; batch?: number } {
+  const engine = values.engine;
+  if (engine !== undefined && !(ENGINES as readonly string[]).includes(engine)) {
+    throw new UsageError(
+      `run: Expected one of ${ENGINES.join(", ")} for --engine but received "${engine}"`,
     );
   }
-  return module.default;
+  const count = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UsageError(`run: Expected integer ≥ 1 for --${flag} but received "${text}"`);
+    }
+    return n;
+  };
+  return {
+    ...(engine === undefined ? {} : { engine: engine as (typeof ENGINES)[number] }),
+    ...(values.threads === undefined ? {} : { threads: count("threads", values.threads) }),
+    ...(values.batch === undefined ? {} : { batch: count("batch", values.batch) }),
+  };
 }
 
 function reporter(json: boolean): ((event: ProgressEvent) => void) | undefined {
