@@ -58,6 +58,12 @@ export interface Trainer {
   restore(): void;
   /** Forward-only: the network output for the current parameters and z0 (no noise). */
   evaluate(): Promise<Float32Array>;
+  /**
+   * The current parameters of every fit, `batch · paramsPerFit` floats (fit b's at
+   * b · paramsPerFit, in the plan's layout), after the steps submitted so far: what an export
+   * of the fitted generator writes. Every built-in backend has it; a test double may not.
+   */
+  readParams?(): Promise<Float32Array>;
   /** Frees device resources; the trainer is unusable afterwards. */
   dispose(): void;
 }

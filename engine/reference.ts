@@ -814,6 +814,10 @@ export class ReferenceTrainer implements Trainer {
     this.arenas.adamV.set(this.#snapshot.adamV);
   }
 
+  readParams(): Promise<Float32Array> {
+    return Promise.resolve(this.arenas.param.slice());
+  }
+
   evaluate(): Promise<Float32Array> {
     const ctx = this.#ctx();
     const { z0, z } = this.plan.io;

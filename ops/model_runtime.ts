@@ -76,6 +76,41 @@ async function hardwareAdapter(): Promise<boolean> {
 type Ort = typeof import("onnxruntime-web");
 
 /**
+ * Runs `init` (which loads or instantiates onnxruntime-web) and puts back the global `Worker`
+ * it replaces: ORT's Emscripten glue sees Deno's Node compatibility and sets `global.Worker` to
+ * node:worker_threads' Worker, which would break every later web Worker (the cpu engine's).
+ * ORT creates its thread pool while it initialises, so it keeps working afterwards.
+ */
+async function keepingWebWorker<T>(init: () => Promise<T>): Promise<T> {
+  const webWorker = globalThis.Worker;
+  try {
+    return await init();
+  } finally {
+    if (globalThis.Worker !== webWorker) globalThis.Worker = webWorker;
+  }
+}
+
+/**
+ * An onnxruntime-web session on the wasm provider (or WebGPU), with its module, the global
+ * `Worker` left as it was.
+ */
+export async function createOrtSession(
+  bytes: Uint8Array,
+  provider: "wasm" | "webgpu" = "wasm",
+): Promise<{ ort: Ort; session: import("onnxruntime-web").InferenceSession }> {
+  return await keepingWebWorker(async () => {
+    const ort = provider === "webgpu"
+      ? await import("onnxruntime-web/webgpu") as unknown as Ort
+      : await import("onnxruntime-web");
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: [provider],
+      logSeverityLevel: 3, // errors only (a stored z that an input may override is a warning)
+    });
+    return { ort, session };
+  });
+}
+
+/**
  * Loads ONNX bytes on onnxruntime-web. Under Deno the wasm provider reads its `.wasm` from the
  * npm cache (read access there is needed); `numThreads` stays at the runtime's default.
  *
@@ -98,13 +133,7 @@ export async function loadOnnxModel(
   let ort: Ort;
   let session: import("onnxruntime-web").InferenceSession;
   try {
-    ort = useGpu
-      ? await import("onnxruntime-web/webgpu") as unknown as Ort
-      : await import("onnxruntime-web");
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: [useGpu ? "webgpu" : "wasm"],
-      logSeverityLevel: 3,
-    });
+    ({ ort, session } = await createOrtSession(bytes, useGpu ? "webgpu" : "wasm"));
   } catch (error) {
     if (provider === "auto" && useGpu) return loadOnnxModel(bytes, file, "wasm");
     throw new InputError(`onnxruntime-web cannot load the model: ${firstLine(error)}`, { file });

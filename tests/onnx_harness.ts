@@ -5,11 +5,12 @@
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+import type * as ort from "onnxruntime-web";
 import { compilePlan } from "../engine/compile.ts";
 import { initParams, inputNoise } from "../engine/init.ts";
 import { createTrainer } from "../engine/mod.ts";
 import { planWithWeights } from "../engine/weights.ts";
+import { createOrtSession } from "../ops/model_runtime.ts";
 import type { EngineName } from "../engine/backend.ts";
 import type { Network } from "../models/graph.ts";
 
@@ -78,10 +79,7 @@ export async function ortRun(
   bytes: Uint8Array,
   feeds: Record<string, ort.Tensor> = {},
 ): Promise<{ data: Float32Array; dims: readonly number[] }> {
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"],
-    logSeverityLevel: 3, // errors only: z is an initializer that a graph input may override
-  });
+  const { session } = await createOrtSession(bytes);
   try {
     const result = await session.run(feeds);
     const out = result[session.outputNames[0]!]!;

@@ -286,6 +286,10 @@ class CpuTrainer implements Trainer {
     });
   }
 
+  readParams(): Promise<Float32Array> {
+    return this.#enqueue(() => this.#arena("param").slice());
+  }
+
   evaluate(): Promise<Float32Array> {
     const v = this.#view("output");
     return this.#enqueue(async () => {

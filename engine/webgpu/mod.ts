@@ -516,6 +516,10 @@ class GpuTrainer implements WebGpuTrainer {
     return this.#readRanges(v.arena, this.#fitRanges(v));
   }
 
+  readParams(): Promise<Float32Array> {
+    return this.readArena("param");
+  }
+
   /** Reads a whole arena (tests and debugging). */
   readArena(name: Arena): Promise<Float32Array> {
     return this.#readRanges(name, [[0, this.plan.arenaSizes[name]]]);
