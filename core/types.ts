@@ -87,6 +87,8 @@ export interface RunContext {
   readonly threads?: number;
   /** Fits trained at once (default: as many as memory allows). */
   readonly batch?: number;
+  /** Whether ops may keep resources (compiled trainers) across inputs. */
+  readonly reuse: boolean;
   /**
    * A resource kept for the whole run under `key` (e.g. compiled trainers reused across inputs
    * of the same size), made by `create` on first use and freed by `dispose` when the run ends.

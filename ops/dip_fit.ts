@@ -45,7 +45,9 @@ function scheduleOf(ctx: OpContext): FitSchedule | undefined {
     engine: run.engine,
     threads: run.threads,
     batch: run.batch,
-    pool: run.resource(POOL_KEY, () => new TrainerPool(), (pool) => pool.dispose()),
+    pool: run.reuse
+      ? run.resource(POOL_KEY, () => new TrainerPool(), (pool) => pool.dispose())
+      : undefined,
   };
 }
 
@@ -87,11 +89,13 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
         const image: Image = file ? await loadImage(file) : frame.slots[slot]!;
         problem[role] = role === "mask" ? binaryMask(image) : image;
       }
+      const schedule = scheduleOf(ctx);
+      const reusedBefore = schedule?.pool?.reused ?? 0;
       const result = await fitImage(problem, fit, {
         emit: (event) => ctx.emit(event),
         signal: ctx.signal,
         name: frame.meta.name,
-        schedule: scheduleOf(ctx),
+        schedule,
       });
       const info: Record<string, unknown> = {
         ...frame.meta.info,
@@ -103,6 +107,8 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
         adapter: result.adapter,
         runs: fit.runs,
         restores: result.restores,
+        // Whether the compiled trainer came from the run's pool (an earlier same-size input).
+        trainerReused: (schedule?.pool?.reused ?? 0) > reusedBefore,
       };
       if (fit.earlyStop) {
         info.stopStep = result.stopStep ?? null;

@@ -29,16 +29,8 @@ export function createRunContext(schedule: RunSchedule): RunContext & { dispose(
     engine: schedule.engine,
     threads: schedule.threads,
     batch: schedule.batch,
+    reuse: schedule.reuse ?? true,
     resource<T>(key: string, create: () => T, dispose: (value: T) => void): T {
-      if (schedule.reuse === false) {
-        // Nothing is kept: each call gets a fresh resource, freed at the end of the run.
-        const value = create();
-        resources.set(`${key}#${resources.size}`, {
-          value,
-          dispose: dispose as (value: unknown) => void,
-        });
-        return value;
-      }
       let entry = resources.get(key);
       if (!entry) {
         entry = { value: create(), dispose: dispose as (value: unknown) => void };
