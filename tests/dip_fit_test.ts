@@ -505,7 +505,8 @@ Deno.test("backtracking on the reference engine puts back the parameters of the 
       return await Promise.resolve(trainer);
     },
   });
-  deepEqual(events, ["snapshot", "snapshot", "restore to the snapshot", "snapshot"]);
+  // the initial parameters are snapshotted at step 0 (a diverged fit can always go back there)
+  deepEqual(events, ["snapshot", "snapshot", "snapshot", "restore to the snapshot", "snapshot"]);
   equal(result.restores, 1);
 });
 
