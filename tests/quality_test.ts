@@ -1,15 +1,20 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type Column,
+  COMPARISON_COLUMNS,
   EARLY_STOP_TOLERANCE_DB,
   earlyStopVerdict,
   FitBudget,
   meanOf,
   mergeReports,
+  metric,
   MIN_SEEDS,
   PAPER_TOLERANCE_DB,
   paperVerdicts,
   type QualityReport,
+  type Row,
+  tableLines,
   TORCH_TOLERANCE_DB,
   torchVerdicts,
 } from "../bench/quality.ts";
@@ -205,6 +210,55 @@ Deno.test("mergeReports() fills skipped images from later slices and pools seeds
     () => mergeReports([first, { ...second, reduced: true }]),
     /one protocol but received both reduced and full/,
   );
+});
+
+Deno.test("tableLines() prints a row per image and a mean per set, for any list of columns", () => {
+  const row = (image: string, ours: number, extra: Partial<Row> = {}): Row => ({
+    task: "sr",
+    set: "set5",
+    image,
+    size: "8×8",
+    seeds: [0],
+    ours,
+    oursPerSeed: [ours],
+    authors: 20,
+    paper: 21,
+    input: Number.NaN,
+    msPerStep: 12.34,
+    iterations: 2,
+    ...extra,
+  });
+  const rows = [row("a", 25), row("b", 27, { torch: 26, torchPerSeed: [26], diff: 1 })];
+  const lines = tableLines(COMPARISON_COLUMNS, rows, (r) => `${r.task} ${r.set}`);
+  assert.deepEqual(lines, [
+    [
+      "task",
+      "set",
+      "image",
+      "size",
+      "input",
+      "ours",
+      "torch",
+      "ours−torch",
+      "authors",
+      "paper",
+      "ms/step",
+    ],
+    ["sr", "set5", "a", "8×8", "–", "25.00", "–", "–", "20.00", "21.00", "12.3"],
+    ["sr", "set5", "b", "8×8", "–", "27.00", "26.00", "+1.00", "20.00", "21.00", "12.3"],
+    // a set mean only where every image has a value
+    ["sr", "set5", "mean (2)", "", "–", "26.00", "–", "–", "20.00", "21.00", ""],
+  ]);
+  // Another method is one more column (its value a field of the row).
+  const esrgan = metric("esrgan", (r) => (r as Row & { esrgan?: number }).esrgan);
+  const columns: Column<Row>[] = [...COMPARISON_COLUMNS.slice(0, 9), esrgan];
+  const withEsrgan = rows.map((r, i) => ({ ...r, esrgan: 23 + i }));
+  assert.deepEqual(tableLines(columns, withEsrgan, (r) => r.set).map((l) => l.at(-1)), [
+    "esrgan",
+    "23.00",
+    "24.00",
+    "23.50",
+  ]);
 });
 
 /** A tiny benchmark folder in the paper-benchmarks layout (one image per task). */
