@@ -24,6 +24,7 @@ import type { OpContext } from "../core/types.ts";
 import type { EngineName } from "../engine/backend.ts";
 import { type BatchSchedule, trainInBatches } from "../engine/batching.ts";
 import { compilePlan } from "../engine/compile.ts";
+import { planWithWeights } from "../engine/weights.ts";
 import { inputNoise } from "../engine/init.ts";
 import { createTrainer } from "../engine/mod.ts";
 import { pcgHash } from "../engine/plan.ts";
@@ -102,6 +103,30 @@ export interface FitResult {
   readonly bestStep?: number;
   /** The last loss of each fit. */
   readonly loss: readonly number[];
+  /** The fitted generators, when `saveNetwork` asked for them. */
+  readonly generator?: FittedGenerator;
+}
+
+/**
+ * What an export of the fitted generators needs (models/onnx_export.ts): the network, the size
+ * it was fitted at, the padding to crop from its output, and each run's final weights and z.
+ */
+export interface FittedGenerator {
+  /** The network trained. */
+  readonly network: Network;
+  /** Height of its output (padded). */
+  readonly height: number;
+  /** Width of its output (padded). */
+  readonly width: number;
+  /** The padding cropped from its output to give the restoration. */
+  readonly crop: {
+    readonly top: number;
+    readonly left: number;
+    readonly bottom: number;
+    readonly right: number;
+  };
+  /** Per run, in seed order: the weights after the last step, and z. */
+  readonly runs: readonly { readonly params: Float32Array; readonly z: Float32Array }[];
 }
 
 /** Hooks a caller (the op, a benchmark, a test) may pass to {@link fitImage}. */
@@ -254,8 +279,11 @@ export async function fitImage(
     create: hooks.createTrainer ?? createTrainer,
   };
 
-  const compile = (batch: number) =>
-    compilePlan(network, {
+  // Given weights (an imported ONNX generator's, with keepWeights) replace the initialisation.
+  const weights = ARCHITECTURES[fit.arch].weights?.(fit.net);
+  const generators: FittedGenerator["runs"][number][] = [];
+  const compile = (batch: number) => {
+    const plan = compilePlan(network, {
       batch,
       height,
       width,
@@ -265,6 +293,8 @@ export async function fitImage(
       emaDecay: fit.ema,
       earlyStopWindow: fit.earlyStop?.window,
     });
+    return weights ? planWithWeights(plan, weights) : plan;
+  };
 
   await trainInBatches(compile, fit.runs, schedule, async ({ trainer, plan, first, batch }) => {
     const seeds = Array.from({ length: batch }, (_, b) => runSeeds(fit.seed + first + b));
@@ -314,6 +344,19 @@ export async function fitImage(
     for (let b = 0; b < batch; b++) {
       results.push(outcome.output.slice(b * outSize, (b + 1) * outSize));
     }
+    if (fit.saveNetwork !== undefined) {
+      if (!trainer.readParams) {
+        throw new Error(`dipFit: the ${trainer.engine} trainer cannot read its weights back`);
+      }
+      const params = await trainer.readParams();
+      const n = plan.paramsPerFit;
+      for (let b = 0; b < batch; b++) {
+        generators.push({
+          params: params.slice(b * n, (b + 1) * n),
+          z: z.slice(b * zSize, (b + 1) * zSize),
+        });
+      }
+    }
   });
 
   const runs = results.map((data) =>
@@ -343,6 +386,9 @@ export async function fitImage(
     bestPsnr,
     bestStep,
     loss: losses,
+    ...(fit.saveNetwork !== undefined
+      ? { generator: { network, height, width, crop: outPadding, runs: generators } }
+      : {}),
   };
 }
 

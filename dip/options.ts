@@ -57,6 +57,21 @@ export const DipFitOptionsSchema = z.strictObject({
   net: z.record(z.string(), z.unknown()).optional().meta({
     description: "options of the architecture's builder, merged over the preset's",
   }),
+  network: z.string().min(1).optional().meta({
+    description: 'arch "onnx": the ONNX generator to train (Conv, BatchNormalization, ' +
+      "activations, Concat, Resize, Pad, Add, strided downsampling)",
+    flag: "network",
+    placeholder: "FILE",
+  }),
+  keepWeights: z.boolean().optional().meta({
+    description: 'arch "onnx": start from the file\'s weights instead of a fresh initialisation',
+  }),
+  saveNetwork: z.string().min(1).optional().meta({
+    description: "write the fitted generator (graph, weights and z) as ONNX to this pattern in " +
+      "the output folder ({name}, {dir}; {run} writes every run, else the first)",
+    flag: "save-network",
+    placeholder: "FILE",
+  }),
   input: z.enum(["noise", "meshgrid", "image"]).optional().meta({
     description: "z: noise (U[0,1)·0.1), meshgrid (2 channels) or image (the guide)",
   }),
@@ -155,6 +170,8 @@ export interface ResolvedFit extends FitSettings {
   readonly mask?: string;
   /** Flash image file (pattern). */
   readonly guide?: string;
+  /** Where to write the fitted generator as ONNX (a pattern), if asked. */
+  readonly saveNetwork?: string;
 }
 
 function refuse(message: string): never {
@@ -204,7 +221,19 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
       refuse(`Unknown net option "${key}" for arch "${arch}" (expected one of ${keys.join(", ")})`);
     }
   }
-  const net = mergeNetworkOptions(arch, preset.net, o.net ?? {});
+  if (arch === "onnx" && o.network === undefined && o.net?.file === undefined) {
+    refuse(`arch "onnx" needs network (the ONNX file) but received none`);
+  }
+  if (arch !== "onnx" && (o.network !== undefined || o.keepWeights !== undefined)) {
+    refuse(`${o.network !== undefined ? "network" : "keepWeights"} applies to arch "onnx" only`);
+  }
+  const net = arch === "onnx"
+    ? {
+      ...o.net,
+      ...(o.network !== undefined ? { file: o.network } : {}),
+      ...(o.keepWeights !== undefined ? { keepWeights: o.keepWeights } : {}),
+    }
+    : mergeNetworkOptions(arch, preset.net, o.net ?? {});
   const input = o.input ?? preset.input;
   const takesGuide = (task.images ?? []).some((image) => image.role === "guide");
   if (input === "image" && !takesGuide) {
@@ -243,5 +272,6 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     earlyStop,
     mask: taskOptions.mask as string | undefined,
     guide: taskOptions.guide as string | undefined,
+    ...(o.saveNetwork !== undefined ? { saveNetwork: o.saveNetwork } : {}),
   };
 }

@@ -10,9 +10,10 @@ import { deepDecoder } from "./deep_decoder.ts";
 import type { Network } from "./graph.ts";
 import { resnet } from "./resnet.ts";
 import { hourglass, skip } from "./skip.ts";
+import { ONNX_ARCHITECTURE } from "./onnx_architecture.ts";
 
 /** The generator families dipFit can train. */
-export type ArchName = "skip" | "hourglass" | "resnet" | "deep-decoder";
+export type ArchName = "skip" | "hourglass" | "resnet" | "deep-decoder" | "onnx";
 
 /** A family: its builder and the options it takes (channel counts are set by the caller). */
 export interface Architecture {
@@ -26,6 +27,11 @@ export interface Architecture {
   readonly keys: readonly string[];
   /** Options that hold one value per level (fitted when the number of levels changes). */
   readonly perLevel: readonly string[];
+  /**
+   * Weights to start from instead of the engine's initialisation (`paramTensors` order), when
+   * the options ask for them (an imported ONNX generator's `keepWeights`).
+   */
+  weights?(options: Readonly<Record<string, unknown>>): Float32Array | undefined;
 }
 
 const SKIP_LEVEL_KEYS = [
@@ -76,6 +82,8 @@ export const ARCHITECTURES: Readonly<Record<ArchName, Architecture>> = {
     keys: ["channels", "upsamplings", "needSigmoid"],
     perLevel: [],
   },
+  // A generator designed elsewhere, read from an ONNX file (models/onnx_import.ts).
+  onnx: ONNX_ARCHITECTURE,
 };
 
 /** A network as data: a family plus its options. */

@@ -25,6 +25,10 @@ import { DipFitOptionsSchema } from "../dip/options.ts";
 import { TASKS, type TaskSpec } from "../dip/tasks.ts";
 import { loadImage } from "../image/load.ts";
 import { ssim, SSIM_SIZE } from "../image/metrics.ts";
+import { writeFileAtomic } from "../image/save.ts";
+import { exportOnnx } from "../models/onnx_export.ts";
+import type { FittedGenerator } from "../dip/fit.ts";
+import { resolveOutputPath } from "./save.ts";
 
 /** The `dipFit` op's declaration (options: {@link DipFitOptionsSchema}). */
 export const dipFitSpec = defineOp({
@@ -76,6 +80,12 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
     writes: ["image"],
     params: Object.freeze({ ...options }),
     explain: (context?: ExplainContext) => explainFit(fit, context),
+    ...(fit.saveNetwork !== undefined
+      ? {
+        outputs: (name: string, relative: string | undefined, outDir: string) =>
+          networkPaths(fit.saveNetwork!, fit.runs, name, relative, outDir),
+      }
+      : {}),
     async run(frame: Frame, ctx: OpContext): Promise<Frame> {
       const problem: { -readonly [K in keyof FitProblem]: FitProblem[K] } = {
         observation: frame.slots.image!,
@@ -125,10 +135,63 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
         }
         info.bestStep = result.bestStep;
       }
+      if (fit.saveNetwork !== undefined && result.generator) {
+        const paths = networkPaths(
+          fit.saveNetwork,
+          fit.runs,
+          frame.meta.name,
+          frame.meta.relative,
+          ctx.outDir,
+        );
+        info.networks = await saveNetworks(result.generator, paths, fit.seed, ctx.overwrite);
+      }
       return {
         slots: { ...frame.slots, image: result.image },
         meta: { ...frame.meta, info, metrics },
       };
     },
   };
+}
+
+/** The files `saveNetwork` writes: every run's with `{run}` in the pattern, else the first's. */
+function networkPaths(
+  pattern: string,
+  runs: number,
+  name: string,
+  relative: string | undefined,
+  outDir: string,
+): string[] {
+  const count = pattern.includes("{run}") ? runs : 1;
+  return Array.from(
+    { length: count },
+    (_, i) => resolveOutputPath(pattern.replaceAll("{run}", String(i)), name, relative, outDir),
+  );
+}
+
+/**
+ * Writes the fitted generators as ONNX (graph, final weights, z; the crop box in the metadata),
+ * each file atomically; with `overwrite` false an existing file is kept. Returns the paths.
+ */
+async function saveNetworks(
+  generator: FittedGenerator,
+  paths: readonly string[],
+  seed: number,
+  overwrite: boolean,
+): Promise<string[]> {
+  for (const [i, path] of paths.entries()) {
+    if (!overwrite && await Deno.stat(path).then(() => true, () => false)) continue;
+    const run = generator.runs[i]!;
+    const bytes = exportOnnx(generator.network, {
+      params: run.params,
+      z: run.z,
+      height: generator.height,
+      width: generator.width,
+      crop: generator.crop,
+      metadata: { "dipline.seed": String(seed + i) },
+      docString: "A Deep Image Prior generator fitted by dipline: run it with no input; crop " +
+        "the output by the dipline.crop metadata to get the restoration's size.",
+    });
+    await writeFileAtomic(path, bytes);
+  }
+  return [...paths];
 }
