@@ -13,9 +13,12 @@
  *
  * @module
  */
-import { InputError } from "../core/errors.ts";
+import { InputError, RecipeError } from "../core/errors.ts";
+import type { ExplainableOp, ExplainContext } from "../core/graph.ts";
 import { type Image, makeImage } from "../core/image.ts";
-import type { Frame, Op } from "../core/types.ts";
+import { defineOp } from "../core/op_spec.ts";
+import { z } from "../core/schema.ts";
+import type { Frame } from "../core/types.ts";
 import { runTiled } from "../image/tiles.ts";
 import {
   type ImageModel,
@@ -25,7 +28,7 @@ import {
   type OnnxProvider,
   readModelFile,
 } from "./model_runtime.ts";
-import { type ModelName, NAMED_MODELS, namedModelPath } from "./model_named.ts";
+import { MODEL_NAMES, type ModelName, NAMED_MODELS, namedModelPath } from "./model_named.ts";
 
 /** Options of the `model` op and {@link applyModel}. */
 export interface ModelOptions {
@@ -55,6 +58,52 @@ export interface ModelOptions {
    */
   readonly runtime?: "onnx" | "tfjs";
 }
+
+/** The `model` op's options as a schema (what recipes and their JSON Schema check). */
+export const ModelOptionsSchema = z.strictObject({
+  path: z.string().min(1).optional().meta({
+    description: "model file: .onnx, or a TensorFlow.js model.json (exactly one of path, name)",
+  }),
+  name: z.enum(MODEL_NAMES as [ModelName, ...ModelName[]]).optional().meta({
+    description: `a model that ships on npm: ${MODEL_NAMES.join(", ")}`,
+  }),
+  format: z.enum(["onnx", "tfjs"]).optional().meta({
+    description: "model format (default: tfjs for a .json file, else onnx)",
+  }),
+  factor: z.int().min(1).max(16).optional().meta({
+    description: "output size ÷ input size (required for a named model; checked otherwise)",
+  }),
+  range: z.tuple([z.number().finite(), z.number().finite()]).optional().meta({
+    description: "value range the model takes and returns (default [0, 1]; named models: theirs)",
+  }),
+  channelOrder: z.enum(["rgb", "bgr"]).optional().meta({
+    description: "channel order of a 3-channel model (default rgb)",
+  }),
+  layout: z.enum(["nchw", "nhwc"]).optional().meta({
+    description: "tensor layout (default: nchw for ONNX, nhwc for tfjs)",
+  }),
+  tile: z.int().min(8).optional().meta({
+    description: "largest tile side in input pixels (default 256); a smaller image runs whole",
+  }),
+  overlap: z.int().min(0).optional().meta({
+    description: "input pixels shared by neighbouring tiles, blended (default 16)",
+  }),
+  provider: z.enum(["wasm", "webgpu", "auto"]).optional().meta({
+    description: "ONNX execution provider (default wasm; auto: WebGPU on a hardware adapter)",
+  }),
+  runtime: z.enum(["onnx", "tfjs"]).optional().meta({
+    description: "what runs a tfjs layers model: onnx (converted; the default for named " +
+      "models) or tfjs (its CPU backend; the default for a model.json path)",
+  }),
+});
+
+/** The `model` op's declaration (options: {@link ModelOptionsSchema}). */
+export const modelSpec = defineOp({
+  kind: "model",
+  summary: "run a learned image model (ONNX, tfjs, or a named ESRGAN) on image, tiled",
+  options: ModelOptionsSchema,
+  create: (options) => modelOp(options),
+});
 
 /** Defaults of {@link ModelOptions}. */
 export const MODEL_DEFAULTS = { tile: 256, overlap: 16, channelOrder: "rgb" } as const;
@@ -223,13 +272,50 @@ function cropTopLeft(image: Image, h: number, w: number): Float32Array {
  * Builds the `model` op: reads `image`, writes `image` (the model's output). The model loads
  * once, on the first frame, and serves every frame after it.
  */
-export function modelOp(options: ModelOptions): Op {
+export function modelOp(options: ModelOptions): ExplainableOp {
+  const refuse = (message: string): never => {
+    throw new RecipeError(`model(): ${message}`);
+  };
+  if ((options.path === undefined) === (options.name === undefined)) {
+    refuse("Expected exactly one of path and name");
+  }
+  if (options.name !== undefined) {
+    const { factors } = NAMED_MODELS[options.name];
+    if (options.factor === undefined || !(factors as readonly number[]).includes(options.factor)) {
+      refuse(
+        `Expected factor ${factors.join(", ")} for ${options.name} but received ${
+          options.factor ?? "none"
+        }`,
+      );
+    }
+    if (options.format !== undefined) refuse("format applies to a model file (path), not a name");
+  }
+  if (options.range && !(options.range[1] > options.range[0])) {
+    refuse(`Expected range [low, high] with high > low but received [${options.range.join(", ")}]`);
+  }
+  const tile = options.tile ?? MODEL_DEFAULTS.tile;
+  if ((options.overlap ?? 0) >= tile) {
+    refuse(`Expected overlap < tile (${tile}) but received ${options.overlap}`);
+  }
   let loaded: Promise<ImageModel> | undefined;
   return {
     kind: "model",
     reads: ["image"],
     writes: ["image"],
     params: { ...options },
+    explain(context?: ExplainContext): string {
+      const input = context?.input;
+      const f = options.factor;
+      const size = input && f
+        ? `, ${input.width}×${input.height} → ${input.width * f}×${input.height * f}`
+        : "";
+      const runtime = options.runtime === "tfjs" || (options.path && !options.name &&
+          (options.format ?? (options.path.endsWith(".json") ? "tfjs" : "onnx")) === "tfjs" &&
+          options.runtime !== "onnx")
+        ? "tfjs cpu"
+        : `onnxruntime-web ${options.provider ?? "wasm"}`;
+      return `model: ${modelLabel(options)} on ${runtime}, tiles of ${tile} px${size}`;
+    },
     async run(frame: Frame): Promise<Frame> {
       loaded ??= loadModel(options);
       let model: ImageModel;

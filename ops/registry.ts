@@ -10,6 +10,7 @@ import { degradeSpec } from "./degrade.ts";
 import { dipFitSpec } from "./dip_fit.ts";
 import { loadSpec } from "./load.ts";
 import { metricsSpec } from "./metrics.ts";
+import { modelSpec } from "./model.ts";
 import { saveSpec } from "./save.ts";
 
 /** Every built-in op, in the order the docs list them. */
@@ -18,6 +19,7 @@ export const BUILTIN_OPS: readonly OpSpec[] = [
   degradeSpec,
   dipFitSpec,
   averageSpec,
+  modelSpec,
   metricsSpec,
   saveSpec,
 ] as readonly OpSpec[];

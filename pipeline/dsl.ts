@@ -33,6 +33,7 @@ import type { DipFitOptions } from "../dip/options.ts";
 import { type AverageOptions, averageSpec } from "../ops/average.ts";
 import { degradeSpec } from "../ops/degrade.ts";
 import { dipFitSpec } from "../ops/dip_fit.ts";
+import { type ModelOptions, modelSpec } from "../ops/model.ts";
 import { type LoadOpOptions, loadSpec } from "../ops/load.ts";
 import { type MetricsOpOptions, metricsSpec } from "../ops/metrics.ts";
 import { type SaveOpOptions, saveSpec } from "../ops/save.ts";
@@ -195,6 +196,15 @@ export class Pipeline {
   /** Averages `runs` fits of the preceding dipFit with seeds seed, seed + 1, … (batched). */
   average(options: AverageOptions): Pipeline {
     return this.op(averageSpec, options);
+  }
+
+  /**
+   * Runs a learned image-to-image model on slot "image" (ops/model.ts): an ONNX file, a
+   * TensorFlow.js `model.json`, or a named model that ships on npm (`esrgan-slim`, `-medium`,
+   * `-thick`, with `factor` 2, 3, 4 or 8), tiled with blended overlaps.
+   */
+  model(options: ModelOptions): Pipeline {
+    return this.op(modelSpec, options);
   }
 
   /** Expands and validates the recipe. @throws {RecipeError} when an op reads a missing slot */

@@ -201,3 +201,51 @@ Deno.test("the model op writes the image and records the model and runtime", asy
   assert.equal(frame.slots.image!.width, 16);
   assert.equal(frame.meta.info.modelRuntime, "onnxruntime-web wasm");
 });
+
+Deno.test("pipeline().model() is a recipe step: JSON round trip, explain and a scored run", async () => {
+  const { Pipeline, pipeline } = await import("../pipeline/dsl.ts");
+  const { imageInput } = await import("../pipeline/sources.ts");
+  const recipe = pipeline()
+    .degrade({ downsample: 4 })
+    .model({ name: "esrgan-slim", factor: 4 })
+    .metrics({ yChannel: true, crop: 4 });
+  const doc = recipe.toJSON();
+  assert.deepEqual(doc.steps[1], { op: "model", options: { name: "esrgan-slim", factor: 4 } });
+  const again = Pipeline.fromJSON(JSON.parse(JSON.stringify(doc)));
+  assert.match(again.explain(), /model: esrgan-slim ×4 on onnxruntime-web wasm/);
+  const summary = await again.run({ input: [imageInput(testCard(32, 32), "card")] });
+  assert.deepEqual(summary.failed, []);
+  assert.ok(summary.done[0]!.metrics.psnr! > 10); // a synthetic card at 8² → 32²: scored, not judged
+});
+
+Deno.test("model() refuses option combinations with one line", async () => {
+  const { pipeline } = await import("../pipeline/dsl.ts");
+  assert.throws(
+    () => pipeline().model({ factor: 2 }),
+    /model\(\): Expected exactly one of path and name/,
+  );
+  assert.throws(
+    () => pipeline().model({ name: "esrgan-medium", factor: 5 }),
+    /model\(\): Expected factor 2, 3, 4, 8 for esrgan-medium but received 5/,
+  );
+  assert.throws(
+    () => pipeline().model({ path: "x.onnx", tile: 16, overlap: 16 }),
+    /Expected overlap < tile/,
+  );
+  assert.throws(() => pipeline().model({ path: "x.onnx", range: [1, 0] }), /high > low/);
+});
+
+Deno.test("bicubicUpsample() keeps constants, interpolates a ramp and matches MATLAB's grid", async () => {
+  const { bicubicUpsample, cubicKernel } = await import("../image/resize.ts");
+  const flat = bicubicUpsample(makeImage(1, 4, 4, new Float32Array(16).fill(0.3)), 4);
+  assert.ok(flat.data.every((v) => Math.abs(v - 0.3) < 1e-6));
+  assert.equal(cubicKernel(0), 1);
+  assert.equal(cubicKernel(1), 0);
+  assert.equal(cubicKernel(0.5), 0.5625);
+  // A horizontal ramp stays a ramp inside (half-pixel grid: output x maps to (x + 0.5)/f − 0.5).
+  const ramp = makeImage(1, 1, 8, Float32Array.from({ length: 8 }, (_, x) => x / 10));
+  const up = bicubicUpsample(ramp, 2);
+  for (let x = 4; x < 12; x++) {
+    assert.ok(Math.abs(up.data[x]! - ((x + 0.5) / 2 - 0.5) / 10) < 1e-6, `x = ${x}`);
+  }
+});
