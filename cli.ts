@@ -15,6 +15,7 @@
 import { type Command, EXIT, UsageError } from "./cli/common.ts";
 import { command as bench } from "./cli/bench.ts";
 import { command as degrade } from "./cli/degrade.ts";
+import { command as exportNet } from "./cli/export_net.ts";
 import { command as metrics } from "./cli/metrics.ts";
 import { command as recipe } from "./cli/recipe.ts";
 import { command as run } from "./cli/run.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   metrics,
   recipe,
   ...shortcutCommands(),
+  exportNet,
   bench,
   serve,
   submit,

@@ -37,6 +37,11 @@ const SMALL: [string, Network, number][] = [
     16,
   ],
   ["resnet", resnet({ inputChannels: 2, blocks: 2, channels: 6 }), 12],
+  [
+    "skip at an odd size (concat crops by Slice)",
+    skip({ inputChannels: 3, channelsDown: [4, 4], channelsSkip: [2, 2] }),
+    10,
+  ],
   ["deep decoder", deepDecoder({ channels: 8, upsamplings: 2 }), 16],
 ];
 

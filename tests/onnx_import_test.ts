@@ -113,3 +113,12 @@ Deno.test("importOnnx() refuses bytes that are not an ONNX model", () => {
     /x\.onnx: not an ONNX model/,
   );
 });
+
+Deno.test("importOnnx() reads the centre-crop Slices of an odd-size export as the engine's concat", async () => {
+  const network = skip({ inputChannels: 3, channelsDown: [4, 4], channelsSkip: [2, 2] });
+  const { params, z } = seededWeights(network, 10, 10);
+  const back = importOnnx(exportOnnx(network, { params, z, height: 10, width: 10 }));
+  const before = await engineForward(network, params, z, 10, 10);
+  const after = await engineForward(back.network, back.params, back.z!.data, 10, 10);
+  assert.equal(maxAbsDiff(before, after), 0);
+});
