@@ -58,6 +58,16 @@ Deno.test("README's TypeScript blocks type-check, and recipes compile", async ()
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("README's JSON blocks are valid recipe documents", async () => {
+  const { Pipeline } = await import(MOD);
+  const docs = blocks("json");
+  assert.ok(docs.length >= 1);
+  for (const doc of docs) {
+    const recipe = Pipeline.fromJSON(JSON.parse(doc));
+    assert.deepEqual(recipe.toJSON(), JSON.parse(doc));
+  }
+});
+
 Deno.test("README's CLI lines name registered commands and existing recipes", async () => {
   const names = new Set(COMMANDS.map((c) => c.name));
   const lines = blocks("sh").flatMap((b) => b.split("\n")).filter((l) =>

@@ -81,7 +81,7 @@ Deno.test("bad JSON recipes get one line naming the step, the option and what wa
     [{ steps: [] }, /Expected 1 for version but received undefined/],
     [
       { version: 1, steps: [{ op: "blurr" }] },
-      /^steps\[0\]: Unknown op "blurr" \(expected one of load, degrade, dipFit, average, metrics, save\)$/,
+      /^steps\[0\]: Unknown op "blurr" \(expected one of load, degrade, dipFit, [^)]*save[^)]*\)$/,
     ],
     [
       { version: 1, steps: [{ op: "degrade", options: { noise: 5, sigma: 2 } }] },
