@@ -36,10 +36,12 @@ const iterations = Number(values.iterations);
 const channels = Number(values.channels);
 
 const dir = await Deno.makeTempDir({ prefix: "dipline-bench-reuse-" });
+const inputs = join(dir, "in");
+await Deno.mkdir(inputs);
 try {
   for (let i = 0; i < images; i++) {
     const { image } = await degradeImage(testCard(size, size), { noise: 25, seed: i });
-    await saveImage(image, join(dir, `img${String(i).padStart(2, "0")}.png`));
+    await saveImage(image, join(inputs, `img${String(i).padStart(2, "0")}.png`));
   }
   const widths = [channels, channels, channels, channels, channels];
   const recipe = pipeline()
@@ -54,7 +56,7 @@ try {
   const measure = async (reuse: boolean) => {
     const out = await Deno.makeTempDir({ dir, prefix: "out-" });
     const t0 = performance.now();
-    const summary: RunSummary = await recipe.run({ input: dir, outDir: out, engine, reuse });
+    const summary: RunSummary = await recipe.run({ input: inputs, outDir: out, engine, reuse });
     const wall = performance.now() - t0;
     if (summary.failed.length > 0) throw new Error(summary.failed[0]!.error);
     const fitMs = summary.done.reduce(

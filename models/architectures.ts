@@ -96,20 +96,18 @@ export interface NetworkSpec {
 
 const five = <T>(v: T): T[] => [v, v, v, v, v];
 
+/** What every notebook's encoder-decoder shares: 3×3 filters and reflection padding. */
+const SHARED = { filterSizeDown: 3, filterSizeUp: 3, pad: "reflection" } as const;
+
+/** The widths of the standard network: [128]×5 down and up. */
+const WIDE = { channelsDown: five(128), channelsUp: five(128) };
+
 /** The reference notebooks' generators (REFERENCE.md §1a), by the notebook they come from. */
 export const NOTEBOOK_NETWORKS = {
   /** Denoising F16 and super-resolution (`get_net('skip')`): [128]×5, skip 4, k 3, bilinear. */
   denoising: {
     arch: "skip",
-    options: {
-      channelsDown: five(128),
-      channelsUp: five(128),
-      channelsSkip: five(4),
-      filterSizeDown: 3,
-      filterSizeUp: 3,
-      upsampleMode: "bilinear",
-      pad: "reflection",
-    },
+    options: { ...WIDE, channelsSkip: five(4), ...SHARED, upsampleMode: "bilinear" },
   },
   /** Blind JPEG (snail): [8, 16, 32, 64, 128], skip [0, 0, 0, 4, 4]. */
   jpeg: {
@@ -118,48 +116,25 @@ export const NOTEBOOK_NETWORKS = {
       channelsDown: [8, 16, 32, 64, 128],
       channelsUp: [8, 16, 32, 64, 128],
       channelsSkip: [0, 0, 0, 4, 4],
-      filterSizeDown: 3,
-      filterSizeUp: 3,
+      ...SHARED,
       upsampleMode: "bilinear",
-      pad: "reflection",
     },
   },
   /** Inpainting kate (text mask): [128]×5, skip 128, nearest. */
   inpainting: {
     arch: "skip",
-    options: {
-      channelsDown: five(128),
-      channelsUp: five(128),
-      channelsSkip: five(128),
-      filterSizeDown: 3,
-      filterSizeUp: 3,
-      upsampleMode: "nearest",
-      pad: "reflection",
-    },
+    options: { ...WIDE, channelsSkip: five(128), ...SHARED, upsampleMode: "nearest" },
   },
   /** Inpainting vase (large hole): hourglass [128]×5 without skips, nearest. */
-  inpaintingVase: {
-    arch: "hourglass",
-    options: {
-      channelsDown: five(128),
-      channelsUp: five(128),
-      filterSizeDown: 3,
-      filterSizeUp: 3,
-      upsampleMode: "nearest",
-      pad: "reflection",
-    },
-  },
+  inpaintingVase: { arch: "hourglass", options: { ...WIDE, ...SHARED, upsampleMode: "nearest" } },
   /** Flash/no-flash: as denoising with upsampling [n, n, b, b, b]. */
   flash: {
     arch: "skip",
     options: {
-      channelsDown: five(128),
-      channelsUp: five(128),
+      ...WIDE,
       channelsSkip: five(4),
-      filterSizeDown: 3,
-      filterSizeUp: 3,
+      ...SHARED,
       upsampleMode: ["nearest", "nearest", "bilinear", "bilinear", "bilinear"],
-      pad: "reflection",
     },
   },
 } as const satisfies Record<string, NetworkSpec>;
