@@ -4,6 +4,7 @@
  * @module
  */
 import type { Image } from "./image.ts";
+import type { RunRecord } from "./run_record.ts";
 
 /** Slot names with a fixed meaning; recipes may use any other name too. */
 export type WellKnownSlot = "image" | "clean" | "mask" | "guide" | "restored";
@@ -45,7 +46,25 @@ export type ProgressEvent =
     loss: number;
     stepsPerSecond: number;
     psnr?: number;
+    /** PSNR of the data-term output against the observation. */
+    psnrObserved?: number;
+    /** ES-WMV minimum windowed variance so far (absent before the window filled). */
+    variance?: number;
+    /** What the loop did at this check besides accepting it (core/run_record.ts). */
+    action?: "backtrack";
   }
+  /** A small PNG (base64) of a running fit's output, every `previewEvery` checks. */
+  | {
+    type: "preview";
+    name: string;
+    step: number;
+    total: number;
+    width: number;
+    height: number;
+    png: string;
+  }
+  /** A finished fit's run record (without its previews, which came as events already). */
+  | { type: "record"; name: string; record: RunRecord }
   | { type: "input-done"; name: string; index: number; ms: number; outputs: string[] }
   | { type: "input-skipped"; name: string; reason: string }
   | { type: "input-failed"; name: string; error: string }

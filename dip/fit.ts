@@ -44,6 +44,7 @@ import {
 } from "./pad.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 import { trainLoop } from "./train_loop.ts";
+import { type RunRecord, RunRecorder } from "./record.ts";
 
 export {
   DEFAULT_CHECK_EVERY,
@@ -105,6 +106,11 @@ export interface FitResult {
   readonly loss: readonly number[];
   /** The fitted generators, when `saveNetwork` asked for them. */
   readonly generator?: FittedGenerator;
+  /**
+   * What the run did at every check, and previews every `previewEvery` checks (of the first
+   * trainer when `runs` needed several).
+   */
+  readonly record: RunRecord;
 }
 
 /**
@@ -282,6 +288,7 @@ export async function fitImage(
   // Given weights (an imported ONNX generator's, with keepWeights) replace the initialisation.
   const weights = ARCHITECTURES[fit.arch].weights?.(fit.net);
   const generators: FittedGenerator["runs"][number][] = [];
+  let recorded: { recorder: RunRecorder; steps: number; ms: number } | undefined;
   const compile = (batch: number) => {
     const plan = compilePlan(network, {
       batch,
@@ -315,9 +322,24 @@ export async function fitImage(
     trainer.upload("target", repeat(target.data, batch));
     if (operator.usesMask) trainer.upload("mask", repeat(lossMask!.data, batch));
 
+    const toOutput = (data: Float32Array) =>
+      toImage(
+        cropToImage(meanOfRuns(data, batch, outSize), channels, height, width, outPadding, x0.name),
+      );
+    const recorder = recorded === undefined
+      ? new RunRecorder({
+        checkEvery: fit.checkEvery,
+        iterations: fit.iterations,
+        ema: fit.ema,
+        fits: batch,
+        previewEvery: fit.previewEvery,
+      })
+      : undefined;
     const outcome = await trainLoop(trainer, fit, {
       batch,
       outSize,
+      recorder,
+      previewImage: toOutput,
       evaluateClean: clean
         ? (data) => {
           const mean = meanOfRuns(data, batch, outSize);
@@ -330,6 +352,7 @@ export async function fitImage(
       hooks,
     });
     stepsRun = Math.max(stepsRun, outcome.steps);
+    if (recorder) recorded = { recorder, steps: outcome.steps, ms: outcome.ms };
     stopStep = outcome.stopStep ?? stopStep;
     wmvArgmin = outcome.wmvArgmin ?? wmvArgmin;
     restores += outcome.restores;
@@ -372,9 +395,21 @@ export async function fitImage(
     bestPsnr = finalPsnr;
     bestStep = stepsRun;
   }
+  const record = await recorded!.recorder.finish({
+    steps: recorded!.steps,
+    lr: fit.lr,
+    ms: recorded!.ms,
+    stopStep,
+    wmvArgmin,
+    bestPsnr,
+    bestStep,
+    images: { observed: problem.observation, restored: image, clean },
+  });
+  hooks.emit?.({ type: "record", name: hooks.name ?? "", record: { ...record, previews: [] } });
   return {
     image,
     runs,
+    record,
     iterations: stepsRun,
     stopStep,
     wmvArgmin,

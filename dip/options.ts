@@ -127,6 +127,10 @@ export const DipFitOptionsSchema = z.strictObject({
     flag: "check-every",
     placeholder: "K",
   }),
+  previewEvery: z.int().min(0).optional().meta({
+    description: "record a small PNG of the output every N checks (0 = off, the default; the " +
+      "web page turns it on); a run keeps at most 50, spread over it",
+  }),
   earlyStop: z.union([
     z.boolean(),
     z.strictObject({ window: z.int().min(1).optional(), patience: z.int().min(1).optional() }),
@@ -164,6 +168,8 @@ export interface ResolvedFit extends FitSettings {
   readonly threads?: number;
   /** Steps between readbacks (k). */
   readonly checkEvery: number;
+  /** A preview of the output every this many checks (0 = none). */
+  readonly previewEvery: number;
   /** ES-WMV window and patience, when early stopping is on. */
   readonly earlyStop?: { readonly window: number; readonly patience: number };
   /** Inpainting mask file (pattern). */
@@ -269,6 +275,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     engine: o.engine ?? "auto",
     threads: o.threads,
     checkEvery: o.checkEvery ?? DEFAULT_CHECK_EVERY,
+    previewEvery: o.previewEvery ?? 0,
     earlyStop,
     mask: taskOptions.mask as string | undefined,
     guide: taskOptions.guide as string | undefined,

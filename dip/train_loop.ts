@@ -14,9 +14,11 @@
  *
  * @module
  */
+import type { Image } from "../core/image.ts";
 import type { Trainer } from "../engine/backend.ts";
 import { allFinite, Backtracker, isFiniteCheck, wmvShouldStop } from "./early_stop.ts";
 import type { FitHooks, ResolvedFit } from "./fit.ts";
+import { meanOf, type RunRecorder } from "./record.ts";
 
 /** Returns to the last finite snapshot after a blow-up at most this often per trainer. */
 export const MAX_DIVERGENCE_RESTORES = 3;
@@ -65,6 +67,10 @@ export interface LoopOptions {
   /** PSNR of an output (batch-major) against the ground truth, when there is one. */
   readonly evaluateClean?: (data: Float32Array) => number;
   readonly hooks: FitHooks;
+  /** Records every check, the loop's decisions and previews (dip/record.ts). */
+  readonly recorder?: RunRecorder;
+  /** The image a preview shows, from an output read back (batch-major). */
+  readonly previewImage?: (data: Float32Array) => Image;
 }
 
 /**
@@ -80,7 +86,8 @@ export async function trainLoop(
   fit: ResolvedFit,
   options: LoopOptions,
 ): Promise<LoopOutcome> {
-  const { hooks } = options;
+  const { hooks, recorder } = options;
+  recorder?.start();
   const backtracker = fit.backtracking ? new Backtracker() : undefined;
   const resultName: "best" | "ema" | "output" = fit.earlyStop
     ? "best"
@@ -118,11 +125,15 @@ export async function trainLoop(
       }
       trainer.restore();
       divergenceRestores++;
+      recorder?.event(steps, "divergence");
       steps -= count; // those steps are redone from the snapshot
       continue;
     }
-    if (backtracker?.check(scalars.psnrObserved) === "restore") trainer.restore();
-    else trainer.snapshot();
+    const backtracked = backtracker?.check(scalars.psnrObserved) === "restore";
+    if (backtracked) {
+      trainer.restore();
+      recorder?.event(steps, "backtrack");
+    } else trainer.snapshot();
     let psnrNow: number | undefined;
     if (options.evaluateClean) {
       psnrNow = options.evaluateClean(tracked!);
@@ -132,15 +143,32 @@ export async function trainLoop(
       }
     }
     const elapsed = performance.now() - started;
+    const lossMean = loss.reduce((a, b) => a + b, 0) / Math.max(1, loss.length);
+    const psnrObserved = meanOf(scalars.psnrObserved);
+    const variance = scalars.wmvMin ? meanOf(scalars.wmvMin) : undefined;
+    recorder?.check(steps, { loss: lossMean, psnrObserved, psnr: psnrNow, variance });
     hooks.emit?.({
       type: "fit",
       name: hooks.name ?? "",
       step: steps,
       total: fit.iterations,
-      loss: loss.reduce((a, b) => a + b, 0) / Math.max(1, loss.length),
+      loss: lossMean,
       stepsPerSecond: elapsed > 0 ? (steps * 1000) / elapsed : 0,
       psnr: psnrNow,
+      psnrObserved,
+      ...(variance !== undefined && Number.isFinite(variance) ? { variance } : {}),
+      ...(backtracked ? { action: "backtrack" as const } : {}),
     });
+    if (recorder?.wantsPreview() && options.previewImage) {
+      const image = options.previewImage(tracked ?? await trainer.read(trackName));
+      const preview = recorder.preview(steps, image);
+      hooks.emit?.({
+        type: "preview",
+        name: hooks.name ?? "",
+        total: fit.iterations,
+        ...preview,
+      });
+    }
     if (fit.earlyStop && scalars.wmvArgmin) {
       const argmins = Array.from(scalars.wmvArgmin);
       if (argmins.every((a) => wmvShouldStop(steps, a, fit.earlyStop!.patience))) {
@@ -221,6 +249,8 @@ export async function trainWithRetries(
       if (attempt >= LR_RETRIES) {
         throw new FitDivergedError(error.step, error.what, `lr ${tried.join(", ")}`);
       }
+      const next = +(fit.lr * LR_RETRY_FACTOR ** (attempt + 1)).toPrecision(3);
+      options.recorder?.event(error.step, "retry", `lr ${next}`);
     } finally {
       release(trainer);
     }

@@ -58,7 +58,8 @@ function scheduleOf(ctx: OpContext): FitSchedule | undefined {
 /**
  * The dipFit op: restores slot "image" (the observation) and writes the result back to
  * "image", keeping the other slots. meta.info gets `iterations`, `msPerStep`, `engine`,
- * `adapter`, `preset`, `restores` and (with early stopping) `stopStep`; with a "clean" slot
+ * `adapter`, `preset`, `restores`, the run's `record` (dip/record.ts) and (with early stopping)
+ * `stopStep`; with a "clean" slot
  * meta.metrics gets `psnr`, `bestPsnr` (the best seen at the checks) and `psnrGap` (best − final).
  *
  * @example
@@ -119,6 +120,8 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
         restores: result.restores,
         // Whether the compiled trainer came from the run's pool (an earlier same-size input).
         trainerReused: (schedule?.pool?.reused ?? 0) > reusedBefore,
+        // Curves, events and previews of the run (core/run_record.ts): reports and pages draw it.
+        record: result.record,
       };
       if (fit.earlyStop) {
         info.stopStep = result.stopStep ?? null;
