@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { EstimableOp } from "../core/graph.ts";
 import type { Pipeline } from "../pipeline/dsl.ts";
 import { ENGINES } from "../dip/options.ts";
 import { detectEngine } from "../engine/mod.ts";
@@ -110,6 +111,13 @@ Example:
         ? `auto → ${await detectEngine()}`
         : schedule.engine;
       printLine(recipe.explain(values.out, { input: first, engine }));
+      if (first) {
+        // A short calibration of every fit on the engine that will run it.
+        for (const { op } of recipe.compile().nodes) {
+          const estimate = (op as Partial<EstimableOp>).estimate;
+          if (estimate) printLine(`${op.kind}: ${await estimate.call(op, first, schedule)}`);
+        }
+      }
       return EXIT.ok;
     }
     // SIGINT/SIGTERM: first finish the current input, second cancel it, third quit.

@@ -39,6 +39,18 @@ export interface ExplainableOp extends Op {
   explain(context?: ExplainContext): string;
 }
 
+/**
+ * An op that can predict its own cost for an input (dipFit: a short calibration on the engine);
+ * `--dry-run` prints the lines it returns.
+ */
+export interface EstimableOp extends Op {
+  /** Lines that say what running on an input of this shape will cost. */
+  estimate(
+    input: { readonly channels: number; readonly height: number; readonly width: number },
+    run: { readonly engine?: "webgpu" | "cpu" | "reference" | "auto"; readonly threads?: number },
+  ): Promise<string>;
+}
+
 /** What `explain()` may know about the inputs and the run (a dry run reads the first input). */
 export interface ExplainContext {
   /** Size and channels of the input image. */

@@ -6,10 +6,10 @@
  * @module
  */
 import type { ExplainContext } from "../core/graph.ts";
-import { compilePlan } from "../engine/compile.ts";
 import { countParams } from "../models/count.ts";
 import type { Network } from "../models/graph.ts";
-import { buildNetwork, fitPadding } from "./fit.ts";
+import { buildNetwork } from "./fit.ts";
+import { fitGeometry, planBytes } from "./geometry.ts";
 import type { ResolvedFit } from "./options.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 
@@ -55,24 +55,12 @@ export function explainFit(fit: ResolvedFit, context: ExplainContext = {}): stri
   ];
   const input = context.input;
   if (input) {
-    const padding = fitPadding(network, fit.factor, input.height, input.width);
-    const height = (input.height + padding.top + padding.bottom) * fit.factor;
-    const width = (input.width + padding.left + padding.right) * fit.factor;
-    const plan = compilePlan(network, {
-      batch: 1,
-      height,
-      width,
-      dataTerm: task.operator(fit.taskOptions).dataTerm,
-      lr: fit.lr,
-      regNoiseStd: fit.regNoise,
-      emaDecay: fit.ema,
-      earlyStopWindow: fit.earlyStop?.window,
-    });
-    const arenas = Object.values(plan.arenaSizes).reduce((a, b) => a + b, 0) * 4;
+    const geometry = fitGeometry(fit, input);
+    const plan = geometry.compile(1);
     lines.push(
-      `for ${input.channels}×${input.height}×${input.width} (fitted at ${height}×${width}): ` +
-        `${(plan.forwardMacs / 1e9).toFixed(2)} GMAC forward, about ${bytes(arenas)} of engine ` +
-        `memory per fit`,
+      `for ${input.channels}×${input.height}×${input.width} (fitted at ${geometry.height}×` +
+        `${geometry.width}): ${(plan.forwardMacs / 1e9).toFixed(2)} GMAC forward, about ` +
+        `${bytes(planBytes(plan))} of engine memory per fit`,
     );
   }
   lines.push(`engine: ${context.engine ?? fit.engine}`);

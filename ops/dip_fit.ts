@@ -6,11 +6,12 @@
  *
  * @module
  */
-import type { ExplainableOp, ExplainContext } from "../core/graph.ts";
+import type { EstimableOp, ExplainableOp, ExplainContext } from "../core/graph.ts";
 import type { Image } from "../core/image.ts";
 import { defineOp } from "../core/op_spec.ts";
 import type { Frame, OpContext } from "../core/types.ts";
 import { TrainerPool } from "../engine/trainer_pool.ts";
+import { describeEstimate, estimateFit } from "../dip/estimate.ts";
 import { explainFit } from "../dip/explain.ts";
 import {
   binaryMask,
@@ -68,7 +69,7 @@ function scheduleOf(ctx: OpContext): FitSchedule | undefined {
  * const op = dipFit({ task: "sr", factor: 4, iterations: 500 });
  * ```
  */
-export function dipFit(options: DipFitOptions): ExplainableOp {
+export function dipFit(options: DipFitOptions): ExplainableOp & EstimableOp {
   const fit = resolveFitOptions(options);
   const task: TaskSpec = TASKS[fit.task];
   const reads = ["image"];
@@ -81,6 +82,10 @@ export function dipFit(options: DipFitOptions): ExplainableOp {
     writes: ["image"],
     params: Object.freeze({ ...options }),
     explain: (context?: ExplainContext) => explainFit(fit, context),
+    estimate: async (input, run) =>
+      describeEstimate(
+        await estimateFit(fit, input, { engine: run.engine, threads: run.threads }),
+      ),
     ...(fit.saveNetwork !== undefined
       ? {
         outputs: (name: string, relative: string | undefined, outDir: string) =>

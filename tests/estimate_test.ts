@@ -1,0 +1,39 @@
+import { equal, ok } from "node:assert/strict";
+import { describeEstimate, estimateFit } from "../dip/estimate.ts";
+import { explainFit } from "../dip/explain.ts";
+import { resolveFitOptions } from "../dip/fit.ts";
+import { fitGeometry, planBytes } from "../dip/geometry.ts";
+
+const TINY = {
+  net: { channelsDown: [4, 4], channelsUp: [4, 4], channelsSkip: [2, 2] },
+  inputDepth: 4,
+  iterations: 500,
+} as const;
+
+Deno.test("estimateFit() times the real plan and scales it to the fit's steps and runs", async () => {
+  const fit = resolveFitOptions({ task: "sr", factor: 2, ...TINY, runs: 2 });
+  const input = { channels: 3, height: 10, width: 13 };
+  const estimate = await estimateFit(fit, input, { engine: "cpu", threads: 1, steps: 2 });
+  const geometry = fitGeometry(fit, input);
+  // the SR output is twice the (padded) input: 13 → 16 (the tiny net's multiple is 4, min 8)
+  equal(estimate.height, geometry.height);
+  equal(estimate.width % 4, 0);
+  ok(estimate.width >= 26);
+  equal(estimate.memoryBytes, planBytes(geometry.compile(1)));
+  equal(estimate.steps, 1000);
+  ok(estimate.msPerStep > 0);
+  ok(Math.abs(estimate.totalMs - (estimate.setupMs + 1000 * estimate.msPerStep)) < 1e-6);
+  equal(estimate.engine, "cpu");
+  ok(/^estimate: .* per input \(1000 steps × [\d.]+ ms, measured over 2 steps on cpu/.test(
+    describeEstimate(estimate),
+  ));
+});
+
+Deno.test("explainFit() gives the parameter count, and MACs and memory for a known input", () => {
+  const fit = resolveFitOptions({ task: "denoise" });
+  const text = explainFit(fit, { input: { channels: 3, height: 512, width: 512 }, engine: "cpu" });
+  ok(text.includes("2,217,831 parameters (RGB)"), text);
+  ok(/for 3×512×512 \(fitted at 512×512\): [\d.]+ GMAC forward, about [\d.]+ GiB/.test(text), text);
+  ok(text.endsWith("engine: cpu"));
+  ok(!explainFit(fit).includes("GMAC"), "no cost without an input size");
+});
