@@ -62,15 +62,21 @@ export interface GraphNetwork {
 
 /** Channels × height × width of one fit's tensor. */
 export interface Shape {
+  /** Channels. */
   c: number;
+  /** Height. */
   h: number;
+  /** Width. */
   w: number;
 }
 
 /** A data-term downsample stage: the fixed separable kernel, its stride and padding. */
 export interface Resample {
+  /** Stride (1 for a blur). */
   readonly factor: number;
+  /** The 1-D kernel, applied along rows and columns. */
   readonly taps: readonly number[];
+  /** Replicate padding on each side: (taps − factor) / 2. */
   readonly pad: number;
 }
 
