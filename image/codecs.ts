@@ -34,6 +34,13 @@ interface WasmExports {
 
 const compiled = new Map<WasmName, Promise<WebAssembly.Module>>();
 
+/**
+ * The largest WebAssembly memory a codec call has grown to since the last reset (a wasm memory
+ * only grows, so its size at the end of a call is its peak). V8 counts it neither in the heap
+ * nor in external memory: the decoder fuzz test reads it to bound what a decode allocates.
+ */
+export const codecMemory = { peakBytes: 0 };
+
 /** Compiles imagescript's `wasm/any/<name>.wasm` once per process. */
 function wasmModule(name: WasmName): Promise<WebAssembly.Module> {
   let module = compiled.get(name);
@@ -62,7 +69,12 @@ class Codec {
   }
 
   call(name: string, ...args: number[]): number {
-    return (this.exports[name] as WasmFunction)(...args);
+    try {
+      return (this.exports[name] as WasmFunction)(...args);
+    } finally {
+      const bytes = this.exports.memory.buffer.byteLength;
+      if (bytes > codecMemory.peakBytes) codecMemory.peakBytes = bytes;
+    }
   }
 
   /** Copies bytes into wasm memory; returns the pointer. */

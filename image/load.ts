@@ -57,6 +57,15 @@ export async function loadImage(path: string, options?: LoadOptions): Promise<Im
   if (info.isDirectory) throw new InputError("is a folder, expected an image file", { file: path });
   if (!info.isFile) throw new InputError("is not a regular file", { file: path });
   if (info.size === 0) throw new InputError("empty file (0 bytes)", { file: path });
+  const maxPixels = options?.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBytes = maxFileBytes(maxPixels);
+  if (info.size > maxBytes) {
+    // Not read at all: no image within the pixel limit needs that many bytes.
+    throw new InputError(
+      `file too large for the pixel limit (${info.size} bytes; at most ${maxBytes} for ${maxPixels} pixels)`,
+      { file: path },
+    );
+  }
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -64,6 +73,14 @@ export async function loadImage(path: string, options?: LoadOptions): Promise<Im
     throw new InputError(`cannot read the file (${String(error)})`, { file: path, cause: error });
   }
   return decodeImage(bytes, path, options);
+}
+
+/**
+ * The largest file {@link loadImage} reads for a pixel limit: 8 bytes a pixel (16-bit RGBA PNG,
+ * stored uncompressed) plus 64 MiB of metadata; anything larger is refused unread.
+ */
+export function maxFileBytes(maxPixels: number): number {
+  return maxPixels * 8 + 64 * 2 ** 20;
 }
 
 /**
@@ -122,6 +139,8 @@ function readJpegHeader(bytes: Uint8Array, name: string): JpegHeader {
       marker !== 0xcc;
     if (isFrame) {
       if (body.length < 6) fail("damaged JPEG (frame header too short)");
+      // Only hierarchical JPEG has several frames; the decoder would size itself by another.
+      if (frame !== undefined) fail("damaged JPEG (a second frame header)");
       frame = {
         height: (body[1]! << 8) | body[2]!,
         width: (body[3]! << 8) | body[4]!,
@@ -262,6 +281,8 @@ function checkPixels(width: number, height: number, maxPixels: number, name: str
 }
 
 function codecMessage(error: unknown): string {
+  // A trap inside the WebAssembly codec ("unreachable", "memory access out of bounds").
+  if (error instanceof WebAssembly.RuntimeError) return "the decoder stopped on invalid data";
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n")[0]!.trim() || "decoder failed";
 }
