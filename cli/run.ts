@@ -13,6 +13,7 @@ import { detectEngine } from "../engine/mod.ts";
 import { loadRecipe } from "../pipeline/recipe.ts";
 import { collectInputs, runPipeline, type RunSummary } from "../pipeline/executor.ts";
 import { jsonLinesReporter, terminalReporter } from "../pipeline/progress.ts";
+import { writeRunRecords, writeRunReport } from "../pipeline/run_report.ts";
 import { parseShard } from "../pipeline/sources.ts";
 import type { ProgressEvent } from "../core/types.ts";
 import {
@@ -56,6 +57,11 @@ Options:
                   with each input's metrics and outputs
   --dry-run       print the inputs and the compiled op graph, run nothing
   --max-pixels N  refuse inputs above N pixels (default 40000000)
+  --report FILE   write one self-contained HTML report of the run: settings, a summary
+                  sorted by PSNR gain, failures, and per input thumbnails, scores and the
+                  fit's curves with the early-stopping and best steps marked
+  --record        write each fit's run record (loss, PSNRs, variance, events at every
+                  check) as <first output>.record.json beside its outputs
 
 How fits run (the run's choice; a recipe's engine is only a hint):
   --engine E      ${ENGINES.join(" | ")} (default: the recipe's hint, else auto)
@@ -75,6 +81,8 @@ Example:
       shard: { type: "string" },
       force: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      report: { type: "string" },
+      record: { type: "boolean", default: false },
       "dry-run": { type: "boolean", default: false },
       "max-pixels": { type: "string" },
       engine: { type: "string" },
@@ -142,6 +150,20 @@ Example:
     if (values.json) {
       printLine(JSON.stringify({ type: "summary", ...summary }));
     } else printSummary(summary);
+    if (values.record) {
+      const written = await writeRunRecords(summary, values.out);
+      console.error(`records: ${written.length} written beside the outputs`);
+    }
+    if (values.report !== undefined) {
+      const bytes = await writeRunReport({
+        path: values.report,
+        summary,
+        recipe,
+        inputs: await collectInputs(input, { outDir: values.out, shard }).catch(() => []),
+        settings: { recipe: recipePath, input, output: values.out, ...schedule },
+      });
+      console.error(`report: ${values.report} (${(bytes / 1024).toFixed(0)} KiB)`);
+    }
     if (stop.received !== undefined) return stop.received === "SIGTERM" ? 143 : 130;
     return summary.failed.length > 0 ? EXIT.input : EXIT.ok;
   },

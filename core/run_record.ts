@@ -18,7 +18,10 @@ export const MAX_PREVIEWS = 50;
 export const PREVIEW_SIZE = 128;
 
 /** Longest side of the observed / clean / restored thumbnails in pixels. */
-export const THUMBNAIL_SIZE = 96;
+export const THUMBNAIL_SIZE = 80;
+
+/** JPEG quality of the thumbnails: a report of 500 inputs stays a few MiB. */
+export const THUMBNAIL_QUALITY = 60;
 
 /** A small JPEG of one image of the fit. */
 export interface RecordThumbnail {
@@ -96,6 +99,8 @@ export interface RunRecord {
   /** The best PSNR against the clean image at the checks, and its step. */
   readonly bestPsnr?: number;
   readonly bestStep?: number;
+  /** PSNR of the observation against the clean image (bicubic ×f for SR): the gain's baseline. */
+  readonly inputPsnr?: number;
   /** Wall time of the loop, readbacks and recording included. */
   readonly ms: number;
 }

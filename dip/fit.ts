@@ -403,7 +403,7 @@ export async function fitImage(
     wmvArgmin,
     bestPsnr,
     bestStep,
-    images: { observed: problem.observation, restored: image, clean },
+    images: { observed: problem.observation, restored: image, clean, factor: f },
   });
   hooks.emit?.({ type: "record", name: hooks.name ?? "", record: { ...record, previews: [] } });
   return {

@@ -17,8 +17,11 @@ import {
   type RecordEvent,
   type RecordPreview,
   type RunRecord,
+  THUMBNAIL_QUALITY,
   THUMBNAIL_SIZE,
 } from "../core/run_record.ts";
+import { psnr } from "../image/metrics.ts";
+import { bicubicUpsample } from "../image/resize.ts";
 import { jpegThumbnail, pngBase64, thumbnail } from "../image/thumbnail.ts";
 
 export { MAX_PREVIEWS, PREVIEW_SIZE, type RunRecord };
@@ -58,7 +61,14 @@ export interface RunEnd {
   readonly bestPsnr?: number;
   readonly bestStep?: number;
   /** The observation, the restoration and the clean image (if known) of the fit. */
-  readonly images?: { readonly observed: Image; readonly restored: Image; readonly clean?: Image };
+  readonly images?: {
+    readonly observed: Image;
+    readonly restored: Image;
+    /** At the restoration's size. */
+    readonly clean?: Image;
+    /** Restoration size ÷ observation size (SR). */
+    readonly factor?: number;
+  };
 }
 
 /** Six significant digits: what a curve needs, and a third of the JSON of a full double. */
@@ -150,10 +160,15 @@ export class RunRecorder {
     const o = this.options;
     const images = end.images;
     const thumbnails = images && {
-      observed: await jpegThumbnail(images.observed, THUMBNAIL_SIZE),
-      restored: await jpegThumbnail(images.restored, THUMBNAIL_SIZE),
-      ...(images.clean ? { clean: await jpegThumbnail(images.clean, THUMBNAIL_SIZE) } : {}),
+      observed: await jpegThumbnail(images.observed, THUMBNAIL_SIZE, THUMBNAIL_QUALITY),
+      restored: await jpegThumbnail(images.restored, THUMBNAIL_SIZE, THUMBNAIL_QUALITY),
+      ...(images.clean
+        ? { clean: await jpegThumbnail(images.clean, THUMBNAIL_SIZE, THUMBNAIL_QUALITY) }
+        : {}),
     };
+    const inputPsnr = images?.clean
+      ? observedPsnr(images.observed, images.clean, images.factor)
+      : undefined;
     return {
       version: 1,
       checkEvery: o.checkEvery,
@@ -176,9 +191,22 @@ export class RunRecorder {
       ...(end.wmvArgmin !== undefined ? { wmvArgmin: end.wmvArgmin } : {}),
       ...(end.bestPsnr !== undefined ? { bestPsnr: round(end.bestPsnr) } : {}),
       ...(end.bestStep !== undefined ? { bestStep: end.bestStep } : {}),
+      ...(inputPsnr !== undefined ? { inputPsnr: round(inputPsnr) } : {}),
       ms: Math.round(end.ms),
     };
   }
+}
+
+/**
+ * PSNR of the observation against the clean image: the baseline a restoration's gain is
+ * measured from (an SR observation is upsampled bicubically first, the usual SR baseline).
+ * Undefined when the sizes do not match (an observation the task transforms otherwise).
+ */
+export function observedPsnr(observed: Image, clean: Image, factor = 1): number | undefined {
+  if (observed.channels !== clean.channels) return undefined;
+  const up = factor > 1 && Number.isInteger(factor) ? bicubicUpsample(observed, factor) : observed;
+  if (up.height !== clean.height || up.width !== clean.width) return undefined;
+  return psnr(up, clean);
 }
 
 /** The mean of a per-fit array (a batched trainer's scalars). */

@@ -11,6 +11,7 @@ import { dipFitSpec } from "./dip_fit.ts";
 import { loadSpec } from "./load.ts";
 import { metricsSpec } from "./metrics.ts";
 import { modelSpec } from "./model.ts";
+import { reportSpec } from "./report.ts";
 import { saveSpec } from "./save.ts";
 
 /** Every built-in op, in the order the docs list them. */
@@ -22,6 +23,7 @@ export const BUILTIN_OPS: readonly OpSpec[] = [
   modelSpec,
   metricsSpec,
   saveSpec,
+  reportSpec,
 ] as readonly OpSpec[];
 
 /** The built-in op named `kind`, if any. */

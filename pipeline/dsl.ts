@@ -36,6 +36,7 @@ import { dipFitSpec } from "../ops/dip_fit.ts";
 import { type ModelOptions, modelSpec } from "../ops/model.ts";
 import { type LoadOpOptions, loadSpec } from "../ops/load.ts";
 import { type MetricsOpOptions, metricsSpec } from "../ops/metrics.ts";
+import { type ReportOpOptions, reportSpec } from "../ops/report.ts";
 import { type SaveOpOptions, saveSpec } from "../ops/save.ts";
 import { type RunOptions, runPipeline, type RunSummary } from "./executor.ts";
 import { pipelineFromJSON, type RecipeDocument, type RecipeStep } from "./recipe.ts";
@@ -205,6 +206,15 @@ export class Pipeline {
    */
   model(options: ModelOptions): Pipeline {
     return this.op(modelSpec, options);
+  }
+
+  /**
+   * Writes one self-contained HTML report of the run to `path` in the output folder when the
+   * run ends: per input the thumbnails, scores and the fit's curves (ops/report.ts). `restored`
+   * (a save pattern) makes each restored thumbnail a link to its full-size file.
+   */
+  report(path: string, options: Omit<ReportOpOptions, "path"> = {}): Pipeline {
+    return this.op(reportSpec, { path, ...options }, "report()");
   }
 
   /** Expands and validates the recipe. @throws {RecipeError} when an op reads a missing slot */
