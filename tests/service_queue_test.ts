@@ -1,7 +1,7 @@
 /**
  * The queue's behaviour as one table of cases, run against every store factory: the embedded
- * SQLite queue on a file and in memory today, a BullMQ one on Redis next (add its factory to
- * {@link FACTORIES}; the cases use only the {@link Queue} interface).
+ * SQLite queue on a file and in memory, and the BullMQ one on Redis (a redis-server of its own
+ * per case, tests/redis_helpers.ts); the cases use only the {@link Queue} interface.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -12,11 +12,15 @@ import {
   UnrecoverableError,
 } from "../service/queue.ts";
 import { SqliteQueue } from "../service/sqlite_queue.ts";
+import { RedisQueue } from "../service/redis_queue.ts";
+import { startRedis } from "./redis_helpers.ts";
 
 /** A fresh, empty queue; `reopen` (durable stores only) opens the same store again. */
 interface QueueFixture {
   readonly queue: Queue<Record<string, unknown>, unknown>;
-  reopen?(): Queue<Record<string, unknown>, unknown>;
+  reopen?():
+    | Queue<Record<string, unknown>, unknown>
+    | Promise<Queue<Record<string, unknown>, unknown>>;
   cleanup(): Promise<void>;
 }
 
@@ -32,6 +36,32 @@ const FACTORIES: Record<string, () => Promise<QueueFixture>> = {
   },
   "sqlite memory": () =>
     Promise.resolve({ queue: SqliteQueue.open(":memory:", "jobs"), cleanup: async () => {} }),
+  redis: async () => {
+    const redis = await startRedis();
+    // A worker silent for 1 s counts as dead, so a stalled job comes back within the case.
+    const open = () =>
+      RedisQueue.open<Record<string, unknown>, unknown>({
+        url: redis.url,
+        name: "jobs",
+        stallTimeoutMs: 1000,
+      });
+    const queue = await open();
+    const opened = [queue];
+    return {
+      queue,
+      // Reopening Redis means another process: the first one dies as if killed (kill -9).
+      async reopen() {
+        await queue.kill();
+        const again = await open();
+        opened.push(again);
+        return again;
+      },
+      async cleanup() {
+        for (const each of opened) await each.close();
+        await redis.stop();
+      },
+    };
+  },
 };
 
 /** Polls `check` every 10 ms until it holds; fails after `ms`. */
@@ -283,7 +313,7 @@ const CASES: Case[] = [
       });
       await waitFor(async () => (await queue.get(kept.id))?.status === "running");
       const later = await queue.add({ later: true });
-      const reopened = fixture.reopen!();
+      const reopened = await fixture.reopen!();
       try {
         assert.deepEqual((await reopened.get(later.id))?.data, { later: true });
         const worker = reopened.process(() => Promise.resolve("ran again"));
