@@ -89,6 +89,7 @@ export function restorationProcessor(
     const relativize = (path: string) => relative(folders.outputs, path).split(sep).join("/");
     let storedAt = 0;
     let lastFit: ProgressEvent | undefined;
+    let fitShownFor: string | undefined;
     const store = (force: boolean) => {
       const now = performance.now();
       if (!force && now - storedAt < interval) return false;
@@ -109,9 +110,12 @@ export function restorationProcessor(
         : shown;
       progress = foldProgress(progress, shown as ProgressEvent, relativize);
       if (event.type === "fit") {
-        // Fits report every few steps; the stream and the store get at most one per interval.
+        // Fits report every few steps; the stream and the store get an input's first report at
+        // once (the fit has started), then at most one per interval.
         lastFit = fromOutputs;
-        if (store(false)) {
+        const first = fitShownFor !== event.name;
+        fitShownFor = event.name;
+        if (store(first)) {
           ctx.emit(event.type, fromOutputs);
           lastFit = undefined;
         }

@@ -53,7 +53,7 @@ Deno.test("kill -9 mid-job, then a restart: no job lost, the running one resumes
     const first = await spawnServer(data, root, deadline);
     children.push(first.child);
     let client = new DiplineClient(first.url);
-    const running = await client.submit({ recipe: fitRecipe(400), paths: ["a.png", "b.png"] });
+    const running = await client.submit({ recipe: fitRecipe(1000), paths: ["a.png", "b.png"] });
     const waiting = await client.submit({ recipe: QUICK_RECIPE, paths: ["a.png"] });
 
     // Kill once input a is written and b's fit has started.
