@@ -57,7 +57,9 @@
  * `--early-stop` (with `--window W`, `--patience P`, `--check-every K`), `--data DIR` (default
  * ../shared/data/paper-benchmarks), `--out DIR` (save our outputs), `--torch` (also run the
  * torch twin in the full protocol; the reduced one runs it unless `--no-torch`), `--python PATH`,
- * `--json` (one object: the settings, the rows with per-seed values, and the verdicts).
+ * `--json` (one object: the settings, the rows with per-seed values, and the verdicts),
+ * `--esrgan all|none|slim,medium,thick` (the learned ×4 baselines scored beside DIP and bicubic
+ * on the SR images; default all; bench/quality/learned.ts).
  *
  * The full protocol also checks issue 5's last target: each set's mean PSNR within
  * {@link PAPER_TOLERANCE_DB} dB of the paper's (the mean of anchors.csv over the same images; a

@@ -57,6 +57,10 @@ export interface ModelOptions {
    * default for named models: several times faster), "tfjs" runs tfjs's CPU backend.
    */
   readonly runtime?: "onnx" | "tfjs";
+  /** The op's input slot (default "image"). */
+  readonly slot?: string;
+  /** The op's output slot (default: `slot`). */
+  readonly output?: string;
 }
 
 /** The `model` op's options as a schema (what recipes and their JSON Schema check). */
@@ -94,6 +98,13 @@ export const ModelOptionsSchema = z.strictObject({
   runtime: z.enum(["onnx", "tfjs"]).optional().meta({
     description: "what runs a tfjs layers model: onnx (converted; the default for named " +
       "models) or tfjs (its CPU backend; the default for a model.json path)",
+  }),
+  slot: z.string().min(1).optional().meta({
+    description: 'slot the model reads (default "image")',
+  }),
+  output: z.string().min(1).optional().meta({
+    description: 'slot the result is written to (default: the slot read), e.g. "learned" to ' +
+      "keep the input for a dipFit after it",
   }),
 });
 
@@ -269,8 +280,9 @@ function cropTopLeft(image: Image, h: number, w: number): Float32Array {
 }
 
 /**
- * Builds the `model` op: reads `image`, writes `image` (the model's output). The model loads
- * once, on the first frame, and serves every frame after it.
+ * Builds the `model` op: reads `slot` (default `image`), writes the model's output to `output`
+ * (default: the same slot). The model loads once, on the first frame, and serves every frame
+ * after it.
  */
 export function modelOp(options: ModelOptions): ExplainableOp {
   const refuse = (message: string): never => {
@@ -297,11 +309,13 @@ export function modelOp(options: ModelOptions): ExplainableOp {
   if ((options.overlap ?? 0) >= tile) {
     refuse(`Expected overlap < tile (${tile}) but received ${options.overlap}`);
   }
+  const from = options.slot ?? "image";
+  const to = options.output ?? from;
   let loaded: Promise<ImageModel> | undefined;
   return {
     kind: "model",
-    reads: ["image"],
-    writes: ["image"],
+    reads: [from],
+    writes: [to],
     params: { ...options },
     explain(context?: ExplainContext): string {
       const input = context?.input;
@@ -326,9 +340,9 @@ export function modelOp(options: ModelOptions): ExplainableOp {
         throw error;
       }
       const started = performance.now();
-      const image = await applyModel(frame.slots.image!, model, options);
+      const image = await applyModel(frame.slots[from]!, model, options);
       return {
-        slots: { ...frame.slots, image },
+        slots: { ...frame.slots, [to]: image },
         meta: {
           ...frame.meta,
           info: {

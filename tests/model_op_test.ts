@@ -249,3 +249,36 @@ Deno.test("bicubicUpsample() keeps constants, interpolates a ramp and matches MA
     assert.ok(Math.abs(up.data[x]! - ((x + 0.5) / 2 - 0.5) / 10) < 1e-6, `x = ${x}`);
   }
 });
+
+Deno.test("examples/learned-vs-dip.ts scores ESRGAN ×4 and DIP ×4 side by side", async () => {
+  const { Pipeline } = await import("../pipeline/dsl.ts");
+  const { imageInput } = await import("../pipeline/sources.ts");
+  const recipe = (await import("../examples/learned-vs-dip.ts")).default;
+  const doc = recipe.toJSON();
+  // The recipe as written, with a short fit of a small net on the cpu engine.
+  const steps = doc.steps.map((step) =>
+    step.op === "dipFit"
+      ? {
+        ...step,
+        options: {
+          ...step.options,
+          iterations: 10,
+          engine: "cpu",
+          inputDepth: 4,
+          net: { channelsDown: [8, 8], channelsUp: [8, 8], channelsSkip: [2, 2] },
+        },
+      }
+      : step
+  );
+  const out = await tempDir();
+  const summary = await Pipeline.fromJSON({ ...doc, steps }).run({
+    input: [imageInput(testCard(32, 32), "card")],
+    outDir: out,
+  });
+  assert.deepEqual(summary.failed, []);
+  const metrics = summary.done[0]!.metrics;
+  assert.ok(Number.isFinite(metrics["esrgan.psnr"]) && Number.isFinite(metrics["dip.psnr"]));
+  for (const file of ["card_esrgan_x4.png", "card_dip_x4.png"]) {
+    assert.ok((await Deno.stat(`${out}/${file}`)).isFile, file);
+  }
+});

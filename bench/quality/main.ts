@@ -32,6 +32,8 @@ import { makeReport, mergeReports, readReport, type Row } from "./report.ts";
 import { runComparison, runEarlyStop, type RunSettings } from "./run.ts";
 import { printEarlyStop, printTable } from "./table.ts";
 import { earlyStopVerdict } from "./verdicts.ts";
+import { parseLearnedFlag } from "./learned.ts";
+import type { ModelName } from "../../ops/model_named.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DEFAULT_DATA = join(ROOT, "..", "shared", "data", "paper-benchmarks");
@@ -45,6 +47,16 @@ function integerFlag(name: string, value: string | undefined, min: number): numb
     Deno.exit(2);
   }
   return n;
+}
+
+/** `--esrgan`, or exits 2 naming the bad entry. */
+function learnedFlag(value: string | undefined): ModelName[] {
+  try {
+    return parseLearnedFlag(value);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(2);
+  }
 }
 
 /** The parsed flags: what every mode of the command reads. */
@@ -97,6 +109,7 @@ function parse(args: string[]) {
       stage: { type: "string" },
       estimate: { type: "string" },
       "setup-s": { type: "string" },
+      esrgan: { type: "string" },
     },
   });
 }
@@ -309,6 +322,7 @@ export async function main(args: string[]): Promise<void> {
     json: values.json,
     scratch,
     budget: new FitBudget(command.budgetSeconds),
+    learned: learnedFlag(values.esrgan),
   };
   try {
     if (command.earlyStop) await earlyStopCommand(command, items, run);

@@ -38,6 +38,12 @@ export interface Row {
   diff?: number;
   /** PSNR of the authors' published output on the same region (dB). */
   authors?: number;
+  /** SR: bicubic ×4 of the same LR image (dB). */
+  bicubic?: number;
+  /** SR: each learned model's PSNR on the same LR image (dB), by name (bench/quality/learned.ts). */
+  learned?: Record<string, number>;
+  /** SR: each learned model's wall time on the image (ms). */
+  learnedMs?: Record<string, number>;
   /** The paper anchor (anchors.csv, dB). */
   paper?: number;
   /** PSNR of the observation (NaN for SR, whose input has another size). */

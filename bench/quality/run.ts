@@ -16,6 +16,8 @@ import type { EarlyStopRow, Row } from "./report.ts";
 import { fmt } from "./table.ts";
 import { torchFit } from "./torch.ts";
 import { meanOf } from "./verdicts.ts";
+import { type BaselineScores, baselineScores } from "./learned.ts";
+import type { ModelName } from "../../ops/model_named.ts";
 
 /** Options of one benchmark run, from the command line. */
 export interface RunSettings {
@@ -35,6 +37,8 @@ export interface RunSettings {
   readonly scratch: string;
   /** `--budget-s`: fits that would not finish in time are skipped. */
   readonly budget?: FitBudget;
+  /** `--esrgan`: the learned models scored beside DIP on the SR images (default: none). */
+  readonly learned?: readonly ModelName[];
 }
 
 const outputName = (item: Item, seed: number, seeds: number) =>
@@ -53,8 +57,14 @@ function imageScores(item: Item): Pick<Row, "authors" | "paper" | "input"> {
 }
 
 /** The row of an image that was not fitted. */
-function skippedRow(item: Item, seeds: readonly number[], why: string): Row {
+function skippedRow(
+  item: Item,
+  seeds: readonly number[],
+  why: string,
+  baselines: BaselineScores = {},
+): Row {
   return {
+    ...baselines,
     task: item.task,
     set: item.set,
     image: item.name,
@@ -82,6 +92,7 @@ export async function runComparison(
   const rows: Row[] = [];
   const budget = run.budget ?? new FitBudget();
   for (const [index, item] of items.entries()) {
+    const baselines = await baselineScores(item, run.learned ?? []);
     const oursPerSeed: number[] = [];
     const torchPerSeed: number[] = [];
     const ms: number[] = [];
@@ -163,7 +174,7 @@ export async function runComparison(
     }
     if (skipped !== undefined) {
       console.error(`${item.task} ${item.set}/${item.name}: skipped, ${skipped}`);
-      rows.push(skippedRow(item, run.seeds, skipped));
+      rows.push(skippedRow(item, run.seeds, skipped, baselines));
     } else {
       const ours = meanOf(oursPerSeed);
       const torch = run.python ? meanOf(torchPerSeed) : undefined;
@@ -179,6 +190,7 @@ export async function runComparison(
           ? { torch, torchPerSeed, diff: ours - torch, torchMsPerStep: meanOf(torchMs) }
           : {}),
         ...imageScores(item),
+        ...baselines,
         msPerStep: meanOf(ms),
         iterations,
       });

@@ -15,6 +15,7 @@ import {
   TORCH_TOLERANCE_DB,
 } from "./protocol.ts";
 import type { EarlyStopRow, Row } from "./report.ts";
+import { LEARNED_MODELS } from "./learned.ts";
 import { earlyStopVerdict, meanOf, paperVerdicts, torchVerdicts } from "./verdicts.ts";
 
 /** A number with `digits` decimals, or "–" when absent or not finite. */
@@ -78,6 +79,8 @@ export const COMPARISON_COLUMNS: readonly Column<Row>[] = [
   metric("torch", (r) => r.torch),
   metric("ours−torch", (r) => r.diff, signed),
   metric("authors", (r) => r.authors),
+  metric("bicubic", (r) => r.bicubic),
+  ...LEARNED_MODELS.map((name) => metric(name, (r) => r.learned?.[name])),
   metric("paper", (r) => r.paper),
   { head: "ms/step", cell: (r) => fmt(r.msPerStep, 1) },
 ];
