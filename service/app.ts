@@ -6,7 +6,7 @@
  *
  * Routes (all under `/v1`): `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`,
  * `GET /jobs/{id}/events` (SSE), `GET /jobs/{id}/files/{name}`, `POST /jobs/{id}/cancel`,
- * `DELETE /jobs/{id}`, `GET /health`, `GET /openapi.json`.
+ * `DELETE /jobs/{id}`, `GET /health`, `GET /openapi.json`; the web page at `/` (service/page.ts).
  *
  * @module
  */
@@ -21,6 +21,7 @@ import { ApiError, errorBody } from "./errors.ts";
 import { imageSize } from "./image_header.ts";
 import { type JobData, type JobInput, type JobProgress, jobView } from "./jobs.ts";
 import { openApiDocument } from "./openapi.ts";
+import { mountPage, withPreviews } from "./page.ts";
 import { resolveFileUnder, resolveRecipeName, uploadName } from "./paths.ts";
 import {
   type Backoff,
@@ -145,6 +146,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/v1/health", (c) => c.json({ status: "ok", version: SERVICE_VERSION }));
+  mountPage(app); // the web page at `/` (service/page.ts)
   app.get("/v1/openapi.json", (c) => c.json(openApiDocument(codec.schema(), SERVICE_VERSION)));
 
   const getJob = async (id: string): Promise<Job<JobData, JobProgress>> => {
@@ -178,7 +180,8 @@ export function createApp(options: AppOptions): Hono {
         } else pipeline = await codec.load(path);
       } else pipeline = codec.fromJSON(inline);
       pipeline.compile();
-      return { document: codec.toJSON(pipeline), name };
+      // Previews on by default in the service: the page shows the fit as it runs.
+      return { document: withPreviews(codec.toJSON(pipeline)), name };
     } catch (error) {
       if (error instanceof ApiError) throw error;
       const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
