@@ -11,6 +11,7 @@ import type { Network } from "../models/graph.ts";
 import { buildNetwork } from "./fit.ts";
 import { fitGeometry, planBytes } from "./geometry.ts";
 import type { ResolvedFit } from "./options.ts";
+import { describeEarlyStop } from "./stopping.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 
 const grouped = (n: number) => n.toLocaleString("en-US");
@@ -46,11 +47,7 @@ export function explainFit(fit: ResolvedFit, context: ExplainContext = {}): stri
     `fit: z ${fit.input}${fit.input === "noise" ? ` ${fit.inputDepth}` : ""}, input noise ` +
     `${+fit.regNoise.toFixed(4)}, lr ${fit.lr}, ${fit.iterations} steps` +
     `${fit.ema > 0 ? `, EMA ${fit.ema}` : ""}${fit.backtracking ? ", backtracking" : ""}` +
-    `${
-      fit.earlyStop
-        ? `, ES-WMV (window ${fit.earlyStop.window}, patience ${fit.earlyStop.patience})`
-        : ""
-    }` +
+    `${fit.earlyStop ? `, ${describeEarlyStop(fit.earlyStop)}` : ""}` +
     `${fit.runs > 1 ? `, ${fit.runs} runs averaged` : ""}`,
   ];
   const input = context.input;

@@ -32,6 +32,7 @@ import type { TrainerPool } from "../engine/trainer_pool.ts";
 import { psnr } from "../image/metrics.ts";
 import { ARCHITECTURES } from "../models/architectures.ts";
 import type { Network } from "../models/graph.ts";
+import type { StepScalars } from "../engine/backend.ts";
 import { compose, identity, mask as maskOperator } from "./operators.ts";
 import type { ResolvedFit } from "./options.ts";
 import {
@@ -44,6 +45,7 @@ import {
 } from "./pad.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 import { trainLoop } from "./train_loop.ts";
+import { checkRule, holdoutMask } from "./stopping.ts";
 import { type RunRecord, RunRecorder } from "./record.ts";
 
 export {
@@ -102,6 +104,10 @@ export interface FitResult {
   readonly bestPsnr?: number;
   /** The step of `bestPsnr`. */
   readonly bestStep?: number;
+  /** With `keepBest` and a clean image: the output at the best-PSNR check (mean of the runs). */
+  readonly best?: Image;
+  /** With a host stopping rule: the step of each run's returned output. */
+  readonly chosenSteps?: readonly number[];
   /** The last loss of each fit. */
   readonly loss: readonly number[];
   /** The fitted generators, when `saveNetwork` asked for them. */
@@ -147,7 +153,24 @@ export interface FitHooks {
   readonly createTrainer?: typeof createTrainer;
   /** How to run the fits (the run context's); default: the fit's own hints. */
   readonly schedule?: FitSchedule;
+  /** With `saveEvery`: receives the output (mean of the first trainer's runs) at those steps. */
+  readonly onSave?: (step: number, image: Image) => Promise<void>;
+  /** Called at every accepted check of the first trainer (bench/stopping records runs so). */
+  readonly onCheck?: (check: FitCheck) => Promise<void>;
 }
+
+/** What {@link FitHooks.onCheck} sees at a check. */
+export interface FitCheck {
+  /** Steps run. */
+  readonly step: number;
+  /** The scalars read back. */
+  readonly scalars: StepScalars;
+  /** Each run's output, EMA, or ES-WMV output at the variance minimum, as images. */
+  read(name: "output" | "ema" | "best"): Promise<Image[]>;
+}
+
+/** Most files `saveEvery` writes per fit, however long the run. */
+export const MAX_SAVES = 50;
 
 /** How to run a fit: the run context's choice, which wins over the recipe's hints. */
 export interface FitSchedule {
@@ -255,9 +278,17 @@ export async function fitImage(
   const padding = fitPadding(network, f, x0.height, x0.width);
   const padded = isPadded(padding);
   const target = padded ? reflectPad(x0, padding) : x0;
-  const lossMask = padded ? paddedMask(x0.height, x0.width, padding, problem.mask) : problem.mask;
+  const known = padded ? paddedMask(x0.height, x0.width, padding, problem.mask) : problem.mask;
+  // The holdout rule's pixels are left out of the loss (dip/stopping.ts).
+  const held = fit.earlyStop?.holdout !== undefined
+    ? holdoutMask(target.height, target.width, fit.earlyStop.holdout, fit.seed, known?.data)
+    : undefined;
+  const lossMask = held
+    ? makeImage(1, target.height, target.width, held.map((h, i) => (1 - h) * (known?.data[i] ?? 1)))
+    : known;
   const base = task.operator(fit.taskOptions);
-  const operator = padded ? compose(base.usesMask ? identity() : base, maskOperator()) : base;
+  const unmasked = base.usesMask ? identity() : base;
+  const operator = padded || held ? compose(unmasked, maskOperator()) : base;
   const outPadding = scalePadding(padding, f);
   const height = target.height * f;
   const width = target.width * f;
@@ -275,6 +306,8 @@ export async function fitImage(
   let adapter = "";
   let bestPsnr: number | undefined;
   let bestStep: number | undefined;
+  const bests: Float32Array[] = [];
+  const chosenSteps: number[] = [];
   const losses: number[] = [];
   const outSize = channels * height * width;
   const schedule: BatchSchedule = {
@@ -298,7 +331,7 @@ export async function fitImage(
       lr: fit.lr,
       regNoiseStd: fit.regNoise,
       emaDecay: fit.ema,
-      earlyStopWindow: fit.earlyStop?.window,
+      earlyStopWindow: fit.earlyStop?.rule === "wmv" ? fit.earlyStop.window : undefined,
     });
     return weights ? planWithWeights(plan, weights) : plan;
   };
@@ -335,10 +368,53 @@ export async function fitImage(
         previewEvery: fit.previewEvery,
       })
       : undefined;
+    const firstTrainer = recorder !== undefined;
+    const perRun = (data: Float32Array) =>
+      Array.from({ length: batch }, (_, b) =>
+        toImage(
+          cropToImage(
+            data.subarray(b * outSize, (b + 1) * outSize),
+            channels,
+            height,
+            width,
+            outPadding,
+            x0.name,
+          ),
+        ));
+    const rule = fit.earlyStop && fit.earlyStop.rule !== "wmv"
+      ? checkRule(fit.earlyStop.rule, {
+        fits: batch,
+        outSize,
+        patience: fit.earlyStop.patience,
+        checkEvery: fit.checkEvery,
+        window: fit.earlyStop.window ?? fit.checkEvery * 2,
+        holdout: held && {
+          target: target.data,
+          channels,
+          held,
+          apply: (x) => unmasked.apply(x, channels, height, width),
+        },
+      })
+      : undefined;
+    const saveEvery = fit.saveEvery === undefined ? undefined : Math.max(
+      fit.saveEvery,
+      Math.ceil(fit.iterations / MAX_SAVES / fit.checkEvery) * fit.checkEvery,
+    );
     const outcome = await trainLoop(trainer, fit, {
       batch,
       outSize,
       recorder,
+      rule,
+      keepBest: fit.keepBest && clean !== undefined,
+      ...(firstTrainer && saveEvery !== undefined && hooks.onSave
+        ? { saveEvery, onSave: (step, data) => hooks.onSave!(step, toOutput(data)) }
+        : {}),
+      ...(firstTrainer && hooks.onCheck
+        ? {
+          onCheck: (step, scalars, read) =>
+            hooks.onCheck!({ step, scalars, read: async (name) => perRun(await read(name)) }),
+        }
+        : {}),
       previewImage: toOutput,
       evaluateClean: clean
         ? (data) => {
@@ -366,7 +442,9 @@ export async function fitImage(
     }
     for (let b = 0; b < batch; b++) {
       results.push(outcome.output.slice(b * outSize, (b + 1) * outSize));
+      if (outcome.bestOutput) bests.push(outcome.bestOutput.slice(b * outSize, (b + 1) * outSize));
     }
+    chosenSteps.push(...outcome.chosenSteps ?? []);
     if (fit.saveNetwork !== undefined) {
       if (!trainer.readParams) {
         throw new Error(`dipFit: the ${trainer.engine} trainer cannot read its weights back`);
@@ -391,9 +469,15 @@ export async function fitImage(
   }
   const image = makeImage(channels, runs[0]!.height, runs[0]!.width, mean, x0.name);
   const finalPsnr = clean ? psnr(image, clean) : undefined;
+  let best = bests.length === results.length && bests.length > 0
+    ? meanOfImages(
+      bests.map((data) => toImage(cropToImage(data, channels, height, width, outPadding, x0.name))),
+    )
+    : undefined;
   if (finalPsnr !== undefined && (bestPsnr === undefined || finalPsnr > bestPsnr)) {
     bestPsnr = finalPsnr;
     bestStep = stepsRun;
+    if (best) best = image;
   }
   const record = await recorded!.recorder.finish({
     steps: recorded!.steps,
@@ -420,11 +504,22 @@ export async function fitImage(
     psnr: finalPsnr,
     bestPsnr,
     bestStep,
+    ...(best ? { best } : {}),
+    ...(chosenSteps.length > 0 ? { chosenSteps } : {}),
     loss: losses,
     ...(fit.saveNetwork !== undefined
       ? { generator: { network, height, width, crop: outPadding, runs: generators } }
       : {}),
   };
+}
+
+function meanOfImages(images: readonly Image[]): Image {
+  const first = images[0]!;
+  const mean = new Float32Array(first.data.length);
+  for (const image of images) {
+    for (let i = 0; i < mean.length; i++) mean[i]! += image.data[i]! / images.length;
+  }
+  return makeImage(first.channels, first.height, first.width, mean, first.name);
 }
 
 function meanOfRuns(data: Float32Array, batch: number, size: number): Float32Array {

@@ -74,7 +74,9 @@ export function fitGeometry(
   const padding = fitPadding(network, f, input.height, input.width);
   const padded = isPadded(padding);
   const base = task.operator(fit.taskOptions);
-  const operator = padded ? compose(base.usesMask ? identity() : base, maskOperator()) : base;
+  // Padding and held-out pixels (early stopping's holdout rule) are masked out of the loss.
+  const masked = padded || fit.earlyStop?.holdout !== undefined;
+  const operator = masked ? compose(base.usesMask ? identity() : base, maskOperator()) : base;
   const height = (input.height + padding.top + padding.bottom) * f;
   const width = (input.width + padding.left + padding.right) * f;
   return {
@@ -93,7 +95,7 @@ export function fitGeometry(
         lr: fit.lr,
         regNoiseStd: fit.regNoise,
         emaDecay: fit.ema,
-        earlyStopWindow: fit.earlyStop?.window,
+        earlyStopWindow: fit.earlyStop?.rule === "wmv" ? fit.earlyStop.window : undefined,
       }),
   };
 }

@@ -14,6 +14,13 @@ import { parseOptions, z } from "../core/schema.ts";
 import { ARCHITECTURES, mergeNetworkOptions } from "../models/architectures.ts";
 import { ES_WMV_PATIENCE, ES_WMV_WINDOW } from "./early_stop.ts";
 import {
+  DEFAULT_STOP_RULE,
+  HOLDOUT_FRACTION,
+  HOLDOUT_PATIENCE,
+  STOP_RULES,
+  type StopRule,
+} from "./stopping.ts";
+import {
   type ArchName,
   defaultPreset,
   type FitSettings,
@@ -133,11 +140,29 @@ export const DipFitOptionsSchema = z.strictObject({
   }),
   earlyStop: z.union([
     z.boolean(),
-    z.strictObject({ window: z.int().min(1).optional(), patience: z.int().min(1).optional() }),
+    z.strictObject({
+      rule: z.enum(STOP_RULES).optional(),
+      window: z.int().min(1).optional(),
+      patience: z.int().min(1).optional(),
+      holdout: z.number().gt(0).max(0.5).optional(),
+    }),
   ]).optional().meta({
-    description: `ES-WMV early stopping: true for window ${ES_WMV_WINDOW} and patience ` +
-      `${ES_WMV_PATIENCE} (Wang et al.), or { window, patience }`,
+    description: `stop once the result stops improving and return it, no reference needed: ` +
+      `true for rule "${DEFAULT_STOP_RULE}" (${HOLDOUT_FRACTION * 100} % of the pixels held out, ` +
+      `patience ${HOLDOUT_PATIENCE}), or { rule: ${STOP_RULES.join(" | ")}, window, patience, ` +
+      `holdout }`,
     flag: "early-stop",
+  }),
+  keepBest: z.boolean().optional().meta({
+    description: "with a clean reference: return the output at the best-PSNR check instead " +
+      "of the last (or early-stopped) one",
+    flag: "keep-best",
+  }),
+  saveEvery: z.int().min(1).optional().meta({
+    description: "write the output every K steps (at the first check at or after each " +
+      "multiple; at most 50 files however long the run) as {name}_step{step}.png",
+    flag: "save-every",
+    placeholder: "K",
   }),
 });
 
@@ -170,8 +195,22 @@ export interface ResolvedFit extends FitSettings {
   readonly checkEvery: number;
   /** A preview of the output every this many checks (0 = none). */
   readonly previewEvery: number;
-  /** ES-WMV window and patience, when early stopping is on. */
-  readonly earlyStop?: { readonly window: number; readonly patience: number };
+  /**
+   * Early stopping, when on: the rule, its patience (steps after the minimum), the window in
+   * steps of the variance rules (`wmv` on the device, `wmv-ema` on the host) and the share of
+   * pixels held out of the loss (rule `holdout`; the stopping benchmark also sets it beside
+   * `wmv` to record both in one run).
+   */
+  readonly earlyStop?: {
+    readonly rule: StopRule;
+    readonly patience: number;
+    readonly window?: number;
+    readonly holdout?: number;
+  };
+  /** Return the output at the best-PSNR check (with a clean reference). */
+  readonly keepBest: boolean;
+  /** Write the output every this many steps (rounded up to a check). */
+  readonly saveEvery?: number;
   /** Inpainting mask file (pattern). */
   readonly mask?: string;
   /** Flash image file (pattern). */
@@ -245,14 +284,7 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
   if (input === "image" && !takesGuide) {
     refuse(`input "image" needs a task with a guide image (flash), not task "${o.task}"`);
   }
-  let earlyStop: ResolvedFit["earlyStop"];
-  if (o.earlyStop === true) earlyStop = { window: ES_WMV_WINDOW, patience: ES_WMV_PATIENCE };
-  else if (typeof o.earlyStop === "object") {
-    earlyStop = {
-      window: o.earlyStop.window ?? ES_WMV_WINDOW,
-      patience: o.earlyStop.patience ?? ES_WMV_PATIENCE,
-    };
-  }
+  const earlyStop = resolveEarlyStop(o.earlyStop);
   const runs = o.runs ?? 1;
   return {
     task: o.task,
@@ -277,8 +309,39 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
     checkEvery: o.checkEvery ?? DEFAULT_CHECK_EVERY,
     previewEvery: o.previewEvery ?? 0,
     earlyStop,
+    keepBest: o.keepBest ?? false,
+    ...(o.saveEvery !== undefined ? { saveEvery: o.saveEvery } : {}),
     mask: taskOptions.mask as string | undefined,
     guide: taskOptions.guide as string | undefined,
     ...(o.saveNetwork !== undefined ? { saveNetwork: o.saveNetwork } : {}),
+  };
+}
+
+/** `earlyStop` resolved: `true` is the default rule, an object fills in the rule's defaults. */
+function resolveEarlyStop(
+  option: DipFitOptions["earlyStop"],
+): ResolvedFit["earlyStop"] {
+  if (option === undefined || option === false) return undefined;
+  const given = option === true ? {} : option;
+  // { window, patience } without a rule is ES-WMV, the only rule before there were others.
+  const rule = given.rule ?? (given.window !== undefined ? "wmv" : DEFAULT_STOP_RULE);
+  if (given.holdout !== undefined && rule !== "holdout") {
+    refuse(`earlyStop.holdout applies to rule "holdout" only, not "${rule}"`);
+  }
+  if (given.window !== undefined && (rule === "holdout" || rule === "emv")) {
+    refuse(`earlyStop.window applies to rules "wmv" and "wmv-ema" only, not "${rule}"`);
+  }
+  if (rule === "wmv") {
+    return {
+      rule,
+      window: given.window ?? ES_WMV_WINDOW,
+      patience: given.patience ?? ES_WMV_PATIENCE,
+    };
+  }
+  return {
+    rule,
+    patience: given.patience ?? HOLDOUT_PATIENCE,
+    ...(rule === "wmv-ema" ? { window: given.window ?? ES_WMV_WINDOW } : {}),
+    ...(rule === "holdout" ? { holdout: given.holdout ?? HOLDOUT_FRACTION } : {}),
   };
 }

@@ -15,8 +15,9 @@
  * @module
  */
 import type { Image } from "../core/image.ts";
-import type { Trainer } from "../engine/backend.ts";
+import type { StepScalars, Trainer } from "../engine/backend.ts";
 import { allFinite, Backtracker, isFiniteCheck, wmvShouldStop } from "./early_stop.ts";
+import type { CheckRule } from "./stopping.ts";
 import type { FitHooks, ResolvedFit } from "./fit.ts";
 import { meanOf, type RunRecorder } from "./record.ts";
 
@@ -56,6 +57,10 @@ export interface LoopOutcome {
   readonly loss: number[];
   readonly bestPsnr?: number;
   readonly bestStep?: number;
+  /** With `keepBest`: the tracked output (batch-major) at the best-PSNR check. */
+  readonly bestOutput?: Float32Array;
+  /** With a host stopping rule: the step of each fit's chosen output. */
+  readonly chosenSteps?: number[];
 }
 
 /** Options of {@link trainLoop}. */
@@ -71,6 +76,19 @@ export interface LoopOptions {
   readonly recorder?: RunRecorder;
   /** The image a preview shows, from an output read back (batch-major). */
   readonly previewImage?: (data: Float32Array) => Image;
+  /** A stopping rule decided on the host from the tracked output (dip/stopping.ts). */
+  readonly rule?: CheckRule;
+  /** Keep a copy of the tracked output at the best-PSNR check (needs `evaluateClean`). */
+  readonly keepBest?: boolean;
+  /** Hands the tracked output to `onSave` at the first check at or after every multiple. */
+  readonly saveEvery?: number;
+  readonly onSave?: (step: number, data: Float32Array) => Promise<void>;
+  /** Called at every accepted check (the stopping benchmark records the run from it). */
+  readonly onCheck?: (
+    step: number,
+    scalars: StepScalars,
+    read: (name: "output" | "ema" | "best") => Promise<Float32Array>,
+  ) => Promise<void>;
 }
 
 /**
@@ -89,7 +107,8 @@ export async function trainLoop(
   const { hooks, recorder } = options;
   recorder?.start();
   const backtracker = fit.backtracking ? new Backtracker() : undefined;
-  const resultName: "best" | "ema" | "output" = fit.earlyStop
+  const { rule } = options;
+  const resultName: "best" | "ema" | "output" = fit.earlyStop?.rule === "wmv"
     ? "best"
     : fit.ema > 0
     ? "ema"
@@ -102,6 +121,8 @@ export async function trainLoop(
   let bestStep: number | undefined;
   let loss: number[] = [];
   let divergenceRestores = 0;
+  let bestOutput: Float32Array | undefined;
+  let nextSave = options.saveEvery ?? Number.POSITIVE_INFINITY;
   const started = performance.now();
   // The initial parameters are finite: the first state a blow-up can return to.
   trainer.snapshot();
@@ -114,7 +135,7 @@ export async function trainLoop(
     loss = Array.from(scalars.loss);
     let tracked: Float32Array | undefined;
     let finite = isFiniteCheck(scalars.loss, scalars.psnrObserved);
-    if (finite && options.evaluateClean) {
+    if (finite && (options.evaluateClean || rule)) {
       tracked = await trainer.read(trackName);
       finite = allFinite(tracked);
     }
@@ -140,7 +161,14 @@ export async function trainLoop(
       if (bestPsnr === undefined || psnrNow > bestPsnr) {
         bestPsnr = psnrNow;
         bestStep = steps;
+        if (options.keepBest) bestOutput = tracked!.slice(0, options.batch * options.outSize);
       }
+    }
+    rule?.observe(steps, tracked!);
+    await options.onCheck?.(steps, scalars, (name) => trainer.read(name));
+    if (steps >= nextSave && options.onSave) {
+      await options.onSave(steps, tracked ?? await trainer.read(trackName));
+      while (nextSave <= steps) nextSave += options.saveEvery!;
     }
     const elapsed = performance.now() - started;
     const lossMean = loss.reduce((a, b) => a + b, 0) / Math.max(1, loss.length);
@@ -169,7 +197,11 @@ export async function trainLoop(
         ...preview,
       });
     }
-    if (fit.earlyStop && scalars.wmvArgmin) {
+    if (rule?.shouldStop(steps)) {
+      stopStep = steps;
+      break;
+    }
+    if (fit.earlyStop?.rule === "wmv" && scalars.wmvArgmin) {
       const argmins = Array.from(scalars.wmvArgmin);
       if (argmins.every((a) => wmvShouldStop(steps, a, fit.earlyStop!.patience))) {
         stopStep = steps;
@@ -178,16 +210,17 @@ export async function trainLoop(
       }
     }
   }
-  if (fit.earlyStop && wmvArgmin === undefined) {
+  if (fit.earlyStop?.rule === "wmv" && wmvArgmin === undefined) {
     const scalars = await trainer.readScalars();
-    if (scalars.wmvArgmin) wmvArgmin = Math.max(...Array.from(scalars.wmvArgmin));
+    // Before the window filled the minimum is +∞ and its step a placeholder: no "best" yet.
+    const filled = scalars.wmvMin && Array.from(scalars.wmvMin).every(Number.isFinite);
+    if (scalars.wmvArgmin && filled) wmvArgmin = Math.max(...Array.from(scalars.wmvArgmin));
   }
   // With ES-WMV before the window filled there is no "best" yet: fall back to the last output.
   const useBest = resultName === "best" && wmvArgmin !== undefined && wmvArgmin >= 0;
-  const output = (await trainer.read(useBest ? "best" : trackName)).slice(
-    0,
-    options.batch * options.outSize,
-  );
+  const chosen = rule?.chosen();
+  const output = chosen ??
+    (await trainer.read(useBest ? "best" : trackName)).slice(0, options.batch * options.outSize);
   if (!allFinite(output)) throw new FitDivergedError(steps, "output");
   return {
     output,
@@ -200,6 +233,8 @@ export async function trainLoop(
     loss,
     bestPsnr,
     bestStep,
+    ...(bestOutput ? { bestOutput } : {}),
+    ...(rule ? { chosenSteps: rule.chosenSteps } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { InputError } from "../core/errors.ts";
 import type { EstimableOp, ExplainableOp, ExplainContext } from "../core/graph.ts";
 import type { Image } from "../core/image.ts";
 import { defineOp } from "../core/op_spec.ts";
@@ -25,8 +26,8 @@ import {
 import { DipFitOptionsSchema } from "../dip/options.ts";
 import { TASKS, type TaskSpec } from "../dip/tasks.ts";
 import { loadImage } from "../image/load.ts";
-import { ssim, SSIM_SIZE } from "../image/metrics.ts";
-import { writeFileAtomic } from "../image/save.ts";
+import { psnr, ssim, SSIM_SIZE } from "../image/metrics.ts";
+import { saveImage, writeFileAtomic } from "../image/save.ts";
 import { exportOnnx } from "../models/onnx_export.ts";
 import type { FittedGenerator } from "../dip/fit.ts";
 import { resolveOutputPath } from "./save.ts";
@@ -60,8 +61,10 @@ function scheduleOf(ctx: OpContext): FitSchedule | undefined {
  * The dipFit op: restores slot "image" (the observation) and writes the result back to
  * "image", keeping the other slots. meta.info gets `iterations`, `msPerStep`, `engine`,
  * `adapter`, `preset`, `restores`, the run's `record` (dip/record.ts) and (with early stopping)
- * `stopStep`; with a "clean" slot
- * meta.metrics gets `psnr`, `bestPsnr` (the best seen at the checks) and `psnrGap` (best − final).
+ * `stopStep` and `returnedStep`; with a "clean" slot meta.metrics gets `psnr`, `bestPsnr` (the
+ * best seen at the checks) and `psnrGap` (best − returned). With `keepBest` (needs the clean
+ * slot) the returned image is the output at the best-PSNR check. With `saveEvery` the output is
+ * also written every K steps as `{name}_step{step}.png` in the output folder.
  *
  * @example
  * ```ts
@@ -105,14 +108,37 @@ export function dipFit(options: DipFitOptions): ExplainableOp & EstimableOp {
         const image: Image = file ? await loadImage(file) : frame.slots[slot]!;
         problem[role] = role === "mask" ? binaryMask(image) : image;
       }
+      if (fit.keepBest && !problem.clean) {
+        throw new InputError(
+          `dipFit: keepBest needs a clean reference (degrade's "clean" slot, or --reference) ` +
+            `but ${frame.meta.name} has none`,
+          { file: frame.meta.name },
+        );
+      }
       const schedule = scheduleOf(ctx);
       const reusedBefore = schedule?.pool?.reused ?? 0;
+      const saved: string[] = [];
       const result = await fitImage(problem, fit, {
         emit: (event) => ctx.emit(event),
         signal: ctx.signal,
         name: frame.meta.name,
         schedule,
+        ...(fit.saveEvery !== undefined
+          ? {
+            onSave: async (step: number, image: Image) => {
+              const path = resolveOutputPath(
+                `{name}_step${step}.png`,
+                frame.meta.name,
+                frame.meta.relative,
+                ctx.outDir,
+              );
+              await saveImage(image, path);
+              saved.push(path);
+            },
+          }
+          : {}),
       });
+      const returned = fit.keepBest && result.best ? result.best : result.image;
       const info: Record<string, unknown> = {
         ...frame.meta.info,
         task: fit.task,
@@ -129,19 +155,26 @@ export function dipFit(options: DipFitOptions): ExplainableOp & EstimableOp {
         record: result.record,
       };
       if (fit.earlyStop) {
+        info.stopRule = fit.earlyStop.rule;
         info.stopStep = result.stopStep ?? null;
-        info.wmvArgmin = result.wmvArgmin ?? null;
+        if (fit.earlyStop.rule === "wmv") info.wmvArgmin = result.wmvArgmin ?? null;
+        // The step whose output is returned (the first run's, for several).
+        info.returnedStep = result.chosenSteps?.[0] ??
+          (result.wmvArgmin === undefined ? null : result.wmvArgmin + 1);
       }
+      if (saved.length > 0) info.saved = saved;
       const metrics: Record<string, number> = { ...frame.meta.metrics };
       if (result.psnr !== undefined) {
-        metrics.psnr = result.psnr;
-        metrics.bestPsnr = result.bestPsnr!;
-        metrics.psnrGap = result.bestPsnr! - result.psnr;
-        const clean = referenceAtSize(frame.slots.clean!, result.image);
+        const kept = returned !== result.image;
+        const clean = referenceAtSize(frame.slots.clean!, returned);
+        metrics.psnr = kept ? psnr(returned, clean) : result.psnr;
+        metrics.bestPsnr = Math.max(result.bestPsnr!, metrics.psnr);
+        metrics.psnrGap = metrics.bestPsnr - metrics.psnr;
         if (clean.height >= SSIM_SIZE && clean.width >= SSIM_SIZE) {
-          metrics.ssim = ssim(result.image, clean);
+          metrics.ssim = ssim(returned, clean);
         }
         info.bestStep = result.bestStep;
+        if (kept) info.returnedStep = result.bestStep;
       }
       if (fit.saveNetwork !== undefined && result.generator) {
         const paths = networkPaths(
@@ -154,7 +187,7 @@ export function dipFit(options: DipFitOptions): ExplainableOp & EstimableOp {
         info.networks = await saveNetworks(result.generator, paths, fit.seed, ctx.overwrite);
       }
       return {
-        slots: { ...frame.slots, image: result.image },
+        slots: { ...frame.slots, image: returned },
         meta: { ...frame.meta, info, metrics },
       };
     },

@@ -117,7 +117,8 @@ Deno.test("resolveFitOptions() lets the user override any field of the preset", 
     "bilinear",
     "bilinear",
   ]);
-  deepEqual(fit.earlyStop, { window: 100, patience: 50 });
+  // earlyStop's default rule (dip/stopping.ts) with the patience given
+  deepEqual(fit.earlyStop, { rule: "holdout", patience: 50, holdout: 0.05 });
   // another arch keeps only the preset options it understands
   const hourglass = resolveFitOptions({ task: "denoise", arch: "hourglass" });
   equal(hourglass.net.channelsSkip, undefined);

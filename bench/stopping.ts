@@ -1,0 +1,202 @@
+/**
+ * `deno task bench:stopping`: how close each stopping rule gets to the peak of a DIP fit,
+ * without the clean image, on the paper's benchmark images (issue 15).
+ *
+ * Each fit's trajectory is recorded once (bench/stopping/trace.ts) into
+ * `<out>/traces/<protocol>/<task>-<name>-s<seed>.json`, and every rule is then replayed on the
+ * recorded traces (bench/stopping/rules.ts): no fit is run per rule. A trace that exists is
+ * not fitted again, so an interrupted run resumes and `--evaluate` only replays.
+ *
+ *     deno task bench:stopping                                 # all tasks, 128², 32 channels, 2 seeds
+ *     deno task bench:stopping --task denoise --only F16,hill --seeds 1
+ *     deno task bench:stopping --size 128 --channels 128 --task denoise --only F16 --seeds 1
+ *     deno task bench:stopping --evaluate --rule "holdout P500"   # replay only, per-image table
+ *     deno task bench:stopping --evaluate --json > bench/results/stopping.json
+ *
+ * Flags: `--data DIR` (the paper benchmarks), `--task T[,T]` (denoise, jpeg, sr, inpaint; default
+ * all), `--only NAMES`, `--seeds K` (default 2) from `--seed S` (default 0), `--size N` (crop,
+ * default 128), `--channels C` (default 32; `preset` for the presets' widths), `--check-every K`
+ * (default 10), `--iterations N` (default: the presets'), `--engine`, `--threads`, `--out DIR` (default bench/results/stopping),
+ * `--evaluate` (no fitting), `--rule NAME` (the per-image table's rule; default the default
+ * rule's), `--json`.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { writeFileAtomic } from "../image/save.ts";
+import { DEFAULT_STOP_RULE, HOLDOUT_PATIENCE } from "../dip/stopping.ts";
+import { loadStopItems, STOP_TASKS, type StopTask } from "./stopping/items.ts";
+import { imageTable, rulesTable, summarize, TARGETS } from "./stopping/report.ts";
+import { candidateRules, holdoutRule, PEAK, type ReplayRule, wmvRule } from "./stopping/rules.ts";
+import { type Protocol, recordTrace, type Trace } from "./stopping/trace.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const DEFAULT_DATA = join(ROOT, "..", "shared", "data", "paper-benchmarks");
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(
+      `stopping: expected a non-negative integer for --${name} but received ${value}`,
+    );
+  }
+  return n;
+}
+
+function protocolId(p: Protocol): string {
+  return `s${p.size}-c${p.channels ?? "preset"}-k${p.checkEvery}` +
+    (p.iterations === undefined ? "" : `-i${p.iterations}`);
+}
+
+async function readTraces(dir: string): Promise<Trace[]> {
+  const traces: Trace[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+      traces.push(JSON.parse(await Deno.readTextFile(join(dir, entry.name))));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const order = (t: Trace) => STOP_TASKS.indexOf(t.task);
+  return traces.sort((a, b) =>
+    order(a) - order(b) || a.set.localeCompare(b.set) || a.name.localeCompare(b.name) ||
+    a.seed - b.seed
+  );
+}
+
+/** The rule `earlyStop: true` runs, as a replay. */
+function defaultRule(): ReplayRule {
+  return DEFAULT_STOP_RULE === "holdout" ? holdoutRule(HOLDOUT_PATIENCE) : wmvRule(1000);
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: "string", default: DEFAULT_DATA },
+      task: { type: "string" },
+      only: { type: "string" },
+      seeds: { type: "string" },
+      seed: { type: "string" },
+      size: { type: "string" },
+      channels: { type: "string" },
+      "check-every": { type: "string" },
+      iterations: { type: "string" },
+      engine: { type: "string", default: "cpu" },
+      threads: { type: "string" },
+      out: { type: "string", default: join(ROOT, "bench", "results", "stopping") },
+      evaluate: { type: "boolean", default: false },
+      rule: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const tasks = (values.task?.split(",") ?? [...STOP_TASKS]) as StopTask[];
+  for (const t of tasks) {
+    if (!STOP_TASKS.includes(t)) {
+      throw new Error(`stopping: expected a task of ${STOP_TASKS.join(", ")} but received ${t}`);
+    }
+  }
+  const protocol: Protocol = {
+    size: positive("size", values.size, 128),
+    ...(values.channels === "preset"
+      ? {}
+      : { channels: positive("channels", values.channels, 32) }),
+    checkEvery: positive("check-every", values["check-every"], 10),
+    ...(values.iterations === undefined
+      ? {}
+      : { iterations: positive("iterations", values.iterations, 1) }),
+  };
+  const dir = join(values.out, "traces", protocolId(protocol));
+  const only = values.only?.split(",");
+  if (!values.evaluate) {
+    const seeds = positive("seeds", values.seeds, 2);
+    const first = positive("seed", values.seed, 0);
+    const items = await loadStopItems(values.data, tasks, protocol.size, only);
+    await Deno.mkdir(dir, { recursive: true });
+    const threads = values.threads === undefined
+      ? undefined
+      : positive("threads", values.threads, 1);
+    for (const item of items) {
+      for (let seed = first; seed < first + seeds; seed++) {
+        const path = join(dir, `${item.task}-${item.set}-${item.name}-s${seed}.json`);
+        if (await Deno.stat(path).then(() => true, () => false)) continue;
+        const started = performance.now();
+        const trace = await recordTrace(item, protocol, seed, {
+          engine: values.engine as "cpu",
+          threads,
+        });
+        await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(trace)));
+        const peak = PEAK.pick(trace);
+        console.error(
+          `stopping: ${item.task}/${item.name} seed ${seed}: ${trace.step.at(-1)} steps, ` +
+            `${trace.msPerStep.toFixed(1)} ms/step, peak ${
+              trace[peak.kind === "ema" ? "ema" : "out"].psnr[peak.index]!.toFixed(2)
+            } dB at ${trace.step[peak.index]} (${
+              ((performance.now() - started) / 1000).toFixed(0)
+            } s) → ${path}`,
+        );
+      }
+    }
+  }
+  let traces = await readTraces(dir);
+  traces = traces.filter((t) => tasks.includes(t.task) && (!only || only.includes(t.name)));
+  if (traces.length === 0) {
+    console.error(`stopping: no traces under ${dir} for these tasks and images`);
+    return;
+  }
+  const rules = candidateRules();
+  const chosen = values.rule === undefined
+    ? defaultRule()
+    : rules.find((r) => r.name === values.rule);
+  if (!chosen) {
+    throw new Error(
+      `stopping: expected a rule of ${rules.map((r) => `"${r.name}"`).join(", ")} but received ` +
+        `"${values.rule}"`,
+    );
+  }
+  const byTask = [...new Set(traces.map((t) => t.task))];
+  const report = {
+    protocol,
+    traces: traces.length,
+    targets: TARGETS,
+    rules: rules.map((r) => summarize(r, traces)).filter((s) => s !== undefined),
+    perTask: Object.fromEntries(
+      byTask.map((task) => [
+        task,
+        rules.map((r) => summarize(r, traces.filter((t) => t.task === task))).filter((s) =>
+          s !== undefined
+        ),
+      ]),
+    ),
+  };
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 1));
+    return;
+  }
+  console.log(
+    `protocol ${protocolId(protocol)}: ${traces.length} fits (${
+      byTask.map((task) => `${task} ${traces.filter((t) => t.task === task).length}`).join(", ")
+    }); gap = peak along the run − PSNR at the chosen step; targets: mean gap ≤ ${TARGETS.meanGapDb} dB, ` +
+      `every fit ≤ ${TARGETS.worstGapDb} dB, mean ≥ the fixed-step default's\n`,
+  );
+  console.log(rulesTable(report.rules));
+  for (const task of byTask) {
+    console.log(`\n${task}:`);
+    console.log(rulesTable(report.perTask[task]!));
+  }
+  console.log(`\nper fit, rule "${chosen.name}" (${chosen.description}):`);
+  console.log(imageTable(chosen, traces));
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(1);
+  }
+}
