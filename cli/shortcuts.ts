@@ -20,7 +20,7 @@ import {
 import { channelsOverride, type TaskName, TASKS, type TaskSpec } from "../dip/tasks.ts";
 import { pipeline } from "../pipeline/dsl.ts";
 import { execute } from "../pipeline/executor.ts";
-import { formatDuration } from "../pipeline/progress.ts";
+import { fitEndLine, formatDuration, sparkline, SPARKLINE_CHECKS } from "../pipeline/progress.ts";
 import { fileInput } from "../pipeline/sources.ts";
 import {
   asUsageError,
@@ -176,15 +176,23 @@ function optionsFromFlags(
 export function fitProgressLine(): ((event: ProgressEvent) => void) | undefined {
   if (!Deno.stderr.isTerminal()) return undefined;
   const encoder = new TextEncoder();
+  let trend: number[] = [];
   return (event) => {
+    if (event.type === "record") {
+      // How it ended: the step early stopping chose, or the best one (pipeline/progress.ts).
+      const end = fitEndLine(event);
+      Deno.stderr.writeSync(encoder.encode(end ? `\r\x1b[2K${end}\n` : "\n"));
+      trend = [];
+      return;
+    }
     if (event.type !== "fit") return;
+    trend = [...trend, event.psnr ?? event.loss].slice(-SPARKLINE_CHECKS);
     const eta = event.stepsPerSecond > 0 ? (event.total - event.step) / event.stepsPerSecond : 0;
     const psnrText = event.psnr === undefined ? "" : `  ${event.psnr.toFixed(2)} dB`;
     const line =
       `step ${event.step}/${event.total}  loss ${event.loss.toPrecision(4)}${psnrText}  ` +
-      `${event.stepsPerSecond.toFixed(2)} steps/s  ETA ${formatDuration(eta)}`;
+      `${sparkline(trend)}  ${event.stepsPerSecond.toFixed(2)} steps/s  ETA ${formatDuration(eta)}`;
     Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
-    if (event.step >= event.total) Deno.stderr.writeSync(encoder.encode("\n"));
   };
 }
 

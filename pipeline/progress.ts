@@ -27,6 +27,42 @@ export interface ProgressState {
   startedAt: number;
   /** What is running now, e.g. `kodim03 dipFit 1200/3000 loss 0.0123`. */
   current: string;
+  /** The running fit's last checks (PSNR when a reference is known, else loss), for a sparkline. */
+  trend?: number[];
+}
+
+/** How many checks the sparkline shows. */
+export const SPARKLINE_CHECKS = 24;
+
+const SPARKS = "▁▂▃▄▅▆▇█";
+
+/** A sparkline of `values` (`▁▂▄▆█`), scaled between their minimum and maximum. */
+export function sparkline(values: readonly number[]): string {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return "";
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  return values.map((v) => {
+    if (!Number.isFinite(v)) return " ";
+    const level = hi > lo ? Math.round(((v - lo) / (hi - lo)) * (SPARKS.length - 1)) : 3;
+    return SPARKS[level];
+  }).join("");
+}
+
+/**
+ * One line on how a fit ended, from its run record: the step early stopping chose (and where
+ * it stopped), else the best step when a reference was known; undefined when neither.
+ */
+export function fitEndLine(event: Extract<ProgressEvent, { type: "record" }>): string | undefined {
+  const r = event.record;
+  const best = r.bestPsnr !== undefined && r.bestStep !== undefined
+    ? `best ${r.bestPsnr.toFixed(2)} dB at step ${r.bestStep}`
+    : undefined;
+  if (r.stopStep !== undefined) {
+    return `${event.name}: early stopping chose step ${r.wmvArgmin ?? r.stopStep} ` +
+      `(stopped at ${r.stopStep} of ${r.iterations})${best ? `; ${best}` : ""}`;
+  }
+  return best ? `${event.name}: ${best} of ${r.steps}` : undefined;
 }
 
 /** Folds one event into the state (pure apart from the clock passed in). */
@@ -39,17 +75,19 @@ export function updateProgress(
     case "start":
       return { ...state, total: event.total, skipped: event.skipped, startedAt: now, current: "" };
     case "input-start":
-      return { ...state, current: event.name };
+      return { ...state, current: event.name, trend: [] };
     case "op":
       return { ...state, current: `${event.name} ${event.op}` };
     case "fit": {
       const psnr = event.psnr === undefined ? "" : ` ${event.psnr.toFixed(2)} dB`;
       const rate = `${event.stepsPerSecond.toFixed(1)} steps/s`;
+      const trend = [...(state.trend ?? []), event.psnr ?? event.loss].slice(-SPARKLINE_CHECKS);
       return {
         ...state,
+        trend,
         current: `${event.name} fit ${event.step}/${event.total} loss ${
           event.loss.toPrecision(3)
-        }${psnr} ${rate}`,
+        }${psnr} ${sparkline(trend)} ${rate}`,
       };
     }
     case "input-done":
@@ -130,6 +168,8 @@ export function terminalReporter(): (event: ProgressEvent) => void {
       ? `· ${event.message}`
       : event.type === "input-start" && event.reason
       ? `↻ ${event.name}: ${event.reason}; redoing it`
+      : event.type === "record"
+      ? fitEndLine(event) && `✓ ${fitEndLine(event)}`
       : undefined;
     if (above !== undefined) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${above}\n`));
     if (now - drawnAt < 100 && event.type === "fit") return;
