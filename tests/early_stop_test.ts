@@ -1,4 +1,4 @@
-import { deepStrictEqual as deepEqual, ok as assert, throws } from "node:assert/strict";
+import { deepStrictEqual as deepEqual, throws } from "node:assert/strict";
 import { Backtracker, WindowedVariance, wmvShouldStop } from "../dip/early_stop.ts";
 
 /** An output sequence whose step-to-step jitter shrinks until `turn`, then grows. */
