@@ -258,7 +258,8 @@ export interface RetriedOutcome extends LoopOutcome {
 /**
  * Runs {@link trainLoop} on a trainer from `start(lr)`; when the fit diverges, starts over from
  * fresh initial parameters with the learning rate times {@link LR_RETRY_FACTOR}, at most
- * {@link LR_RETRIES} times. Disposes of every trainer it started.
+ * {@link LR_RETRIES} times. Hands every trainer back to `options.release` (default: dispose of
+ * it), so a pooled trainer lent for the first attempt can stay in its pool.
  *
  * `start` compiles the plan for `lr`, creates the trainer, resets it with the fit's seeds and
  * uploads z0, the target and the mask: the same fit, with another learning rate.
