@@ -26,6 +26,8 @@ import { command as submit } from "./cli/submit.ts";
 import { command as status } from "./cli/status.ts";
 import { command as watch } from "./cli/watch.ts";
 import { command as fetchJob } from "./cli/fetch.ts";
+import { command as worker } from "./cli/worker.ts";
+import { command as schedule } from "./cli/schedule.ts";
 
 /** Every subcommand, in the order the help lists them. Add a new one here. */
 export const COMMANDS: readonly Command[] = [
@@ -41,6 +43,8 @@ export const COMMANDS: readonly Command[] = [
   status,
   watch,
   fetchJob,
+  worker,
+  schedule,
 ];
 
 const HELP = `dipline — Deep Image Prior restoration pipelines

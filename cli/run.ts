@@ -15,6 +15,7 @@ import { collectInputs, runPipeline, type RunSummary } from "../pipeline/executo
 import { jsonLinesReporter, terminalReporter } from "../pipeline/progress.ts";
 import { writeRunRecords, writeRunReport } from "../pipeline/run_report.ts";
 import { parseShard } from "../pipeline/sources.ts";
+import { runOnQueue } from "./run_queue.ts";
 import type { ProgressEvent } from "../core/types.ts";
 import {
   type Command,
@@ -50,7 +51,8 @@ Options:
                   recipe's own .input(). An existing path is always literal, even with
                   [ * ? in its name; glob:PATTERN forces a glob
   --out DIR       output folder (default: out); not the input folder itself
-  --shard i/n     only inputs k with k mod n = i of the sorted list (0-based: 0/4 … 3/4)
+  --shard i/n     only inputs k with k mod n = i of the sorted list (0-based: 0/4 … 3/4);
+                  auto: this Kubernetes Indexed Job pod's or Slurm array task's share
   --force         run every input and overwrite existing outputs
   --json          print progress events as JSON lines on stdout, then one line
                   {"type":"summary","done":[…],"resumed":[…],"failed":[…],…}
@@ -67,6 +69,14 @@ How fits run (the run's choice; a recipe's engine is only a hint):
   --engine E      ${ENGINES.join(" | ")} (default: the recipe's hint, else auto)
   --threads N     cpu engine worker threads
   --batch N       fits trained at once by average() (default: as many as memory allows)
+
+Many hosts (a shared Redis queue; \`dipline worker\` runs on each GPU host):
+  --queue URL     enqueue one job per input on redis://HOST:PORT as one batch and follow
+                  its progress; free workers take the next input, so hosts share the folder
+                  by speed (not with --shard or --report)
+  --data DIR      the shared data folder that holds --input and --out (default: the one the
+                  queue was first used with, if it is at the same path here)
+  --detach        enqueue, print the batch id and return
 
 Ctrl-C or SIGTERM: the running input finishes, then the run stops and prints its summary; a
 second one cancels the running input (listed as interrupted, a rerun redoes it) and prints
@@ -88,6 +98,9 @@ Example:
       engine: { type: "string" },
       threads: { type: "string" },
       batch: { type: "string" },
+      queue: { type: "string" },
+      data: { type: "string" },
+      detach: { type: "boolean", default: false },
     });
     const schedule = scheduleFlags(values);
     const [recipePath] = expectPositionals(command, positionals, ["recipe.ts"]);
@@ -103,6 +116,23 @@ Example:
     const input = values.input ?? recipe.defaultInput;
     if (input === undefined) {
       throw new UsageError("run: no input; pass --input or set one in the recipe with .input()");
+    }
+    if (values.queue !== undefined) {
+      if (shard !== undefined || values.report !== undefined) {
+        throw new UsageError(
+          "run: --queue shares the inputs out itself; drop --shard and --report",
+        );
+      }
+      return await runOnQueue(recipe, recipePath!, input, {
+        queue: values.queue,
+        data: values.data,
+        out: values.out,
+        force: values.force,
+        json: values.json,
+        dryRun: values["dry-run"],
+        detach: values.detach,
+        schedule,
+      });
     }
     if (values["dry-run"]) {
       const mine = await collectInputs(input, { outDir: values.out, shard });

@@ -5,6 +5,7 @@
  */
 import { defaultCodec } from "../service/recipes.ts";
 import { startServer } from "../service/server.ts";
+import { openServeQueue } from "./serve_queue.ts";
 import {
   type Command,
   EXIT,
@@ -37,6 +38,10 @@ Options:
                       none: loopback only, and requests must name a loopback host)
   --max-upload-mb N   largest request body (default 64)
   --max-pixels N      largest image, checked from its header (default 40000000)
+  --queue URL         redis://HOST:PORT: enqueue on Redis for \`dipline worker\` on the GPU
+                      hosts instead of running jobs here (default: $DIPLINE_QUEUE; none: the
+                      embedded queue in --data, which also fires \`dipline schedule\` runs).
+                      --data must then be the shared folder every worker mounts
 
 Example:
   deno task serve --data /srv/dipline --recipes examples --concurrency 1`,
@@ -51,6 +56,7 @@ Example:
       token: { type: "string" },
       "max-upload-mb": { type: "string", default: "64" },
       "max-pixels": { type: "string" },
+      queue: { type: "string" },
     });
     expectPositionals(command, positionals, []);
     const port = numberFlag(command, "port", values.port)!;
@@ -70,6 +76,8 @@ Example:
       );
     }
     const token = values.token ?? (Deno.env.get("DIPLINE_TOKEN") || undefined);
+    const maxPixels = maxPixelsFlag(command, values["max-pixels"]);
+    const extra = await openServeQueue(command, values.queue, values.data, maxPixels);
     const server = await startServer({
       host: values.host,
       port,
@@ -80,12 +88,16 @@ Example:
       token,
       codec: defaultCodec(),
       maxUploadBytes: Math.round(uploadMb * 1024 * 1024),
-      maxPixels: maxPixelsFlag(command, values["max-pixels"]),
+      maxPixels,
+      queue: extra.queue,
+    }).catch(async (error) => {
+      await extra.close();
+      throw error;
     });
     printLine(
       `dipline serve: listening on ${server.url} (data ${values.data}; ${
         token === undefined ? "no token: loopback only" : "token required"
-      })`,
+      }${extra.describe})`,
     );
     const stop = () => {
       console.error("dipline serve: stopping (running jobs go back to the queue)");
@@ -96,6 +108,7 @@ Example:
     try {
       await server.finished;
       await server.close();
+      await extra.close();
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);

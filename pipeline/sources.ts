@@ -197,17 +197,81 @@ export async function resolveInputs(spec: string, cwd: string = Deno.cwd()): Pro
 }
 
 /**
- * Parses a shard spec `"i/n"` (0-based: `0/4` … `3/4` split one list over four hosts).
+ * Parses a shard spec `"i/n"` (0-based: `0/4` … `3/4` split one list over four hosts), or
+ * `"auto"`: the index and count of the batch-cluster task this process is (see
+ * {@link shardFromEnvironment}).
  *
- * @throws {InputError} unless 0 ≤ i < n are integers
+ * @throws {InputError} unless 0 ≤ i < n are integers, or for `auto` outside a cluster task
  */
-export function parseShard(spec: string): Shard {
+export function parseShard(
+  spec: string,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Shard {
+  if (spec.trim() === "auto") return shardFromEnvironment(env);
   const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
   const index = Number(match?.[1]);
   const count = Number(match?.[2]);
   if (!match || count < 1 || index >= count) {
     throw new InputError(
       `Expected shard i/n with 0 ≤ i < n (0-based, e.g. 0/4) but received ${JSON.stringify(spec)}`,
+    );
+  }
+  return { index, count };
+}
+
+/**
+ * The shard of a Kubernetes Indexed Job's pod (`JOB_COMPLETION_INDEX` of `JOB_COMPLETIONS`,
+ * which the manifest sets to the Job's `completions`) or of a Slurm array task
+ * (`(SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP` of
+ * `SLURM_ARRAY_TASK_COUNT`).
+ *
+ * @throws {InputError} when neither is set, or a value is missing or out of range
+ */
+export function shardFromEnvironment(env: (name: string) => string | undefined): Shard {
+  const int = (name: string, fallback?: number): number => {
+    const text = env(name);
+    if (text === undefined || text.trim() === "") {
+      if (fallback !== undefined) return fallback;
+      throw new InputError(`--shard auto: ${name} is not set`);
+    }
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 0) {
+      throw new InputError(
+        `--shard auto: Expected integer ≥ 0 for ${name} but received ${JSON.stringify(text)}`,
+      );
+    }
+    return value;
+  };
+  let index: number;
+  let count: number;
+  let from: string;
+  if (env("JOB_COMPLETION_INDEX") !== undefined) {
+    index = int("JOB_COMPLETION_INDEX");
+    if (env("JOB_COMPLETIONS") === undefined) {
+      throw new InputError(
+        "--shard auto: JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not; set it in the " +
+          "pod's env to the Job's completions",
+      );
+    }
+    count = int("JOB_COMPLETIONS");
+    from = "Kubernetes Indexed Job";
+  } else if (env("SLURM_ARRAY_TASK_ID") !== undefined) {
+    const id = int("SLURM_ARRAY_TASK_ID");
+    const min = int("SLURM_ARRAY_TASK_MIN", 0);
+    const step = Math.max(1, int("SLURM_ARRAY_TASK_STEP", 1));
+    count = int("SLURM_ARRAY_TASK_COUNT");
+    index = (id - min) / step;
+    from = "Slurm array";
+  } else {
+    throw new InputError(
+      "--shard auto found no batch-cluster task: set by a Kubernetes Indexed Job " +
+        "(JOB_COMPLETION_INDEX with JOB_COMPLETIONS) or a Slurm array (SLURM_ARRAY_TASK_ID, " +
+        "SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN); elsewhere use --shard i/n",
+    );
+  }
+  if (!Number.isInteger(index) || index < 0 || count < 1 || index >= count) {
+    throw new InputError(
+      `--shard auto: Expected a ${from} index in 0…${count - 1} but received ${index} of ${count}`,
     );
   }
   return { index, count };

@@ -57,6 +57,7 @@ import {
 } from "./queue.ts";
 import { ADD, CANCEL, EMIT, FINISH, PROGRESS, REMOVE, START } from "./redis_scripts.ts";
 import { redact } from "./redis_url.ts";
+import { RetryLater } from "./retry_later.ts";
 
 /** Stalls a job survives before it fails (as the embedded queue's `MAX_STALLS`). */
 export const MAX_STALLS = 3;
@@ -94,6 +95,9 @@ export interface RedisWorker extends Worker {
    * back to the queue (their attempt not counted). Resolves when no job runs here.
    */
   drain(graceMs: number): Promise<void>;
+  /** Stops taking new jobs (the running ones go on) until {@link resume}. */
+  pause(): Promise<void>;
+  resume(): void;
 }
 
 /** A batch of jobs added together (`dipline run --queue`): its size and how many ended how. */
@@ -580,12 +584,16 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
         ? abortOutcome(controller.signal)
         : { kind: "succeeded", result };
     } catch (error) {
-      outcome = controller.signal.aborted ? abortOutcome(controller.signal) : {
-        kind: "failed",
-        error: oneLine(error),
-        unrecoverable: error instanceof UnrecoverableError ||
-          error instanceof BullUnrecoverableError,
-      };
+      outcome = controller.signal.aborted
+        ? abortOutcome(controller.signal)
+        : error instanceof RetryLater
+        ? { kind: "requeue", reason: oneLine(error), delayMs: error.delayMs }
+        : {
+          kind: "failed",
+          error: oneLine(error),
+          unrecoverable: error instanceof UnrecoverableError ||
+            error instanceof BullUnrecoverableError,
+        };
     } finally {
       clearInterval(poll);
       this.#running.delete(id);
@@ -606,7 +614,8 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
         payload = JSON.stringify(outcome.result ?? null);
         break;
       case "requeue":
-        payload = "the worker closed";
+        payload = outcome.reason ?? "the worker closed";
+        if (outcome.delayMs !== undefined) runAt = now + Math.max(0, outcome.delayMs);
         break;
       case "failed": {
         payload = outcome.error;
@@ -630,6 +639,10 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
     if (code === "lost") return null; // another worker holds the job now: its end counts
     switch (kind) {
       case "requeue":
+        if (runAt > 0) {
+          await bullJob.moveToDelayed(runAt, token);
+          throw new DelayedError();
+        }
         await bullJob.moveToWait(token);
         throw new WaitingError();
       case "retry":
@@ -673,13 +686,17 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
         return mine.size;
       },
       close: () => {
+        abortMine(); // also during a drain: hand the running jobs back now
         closing ??= (async () => {
-          abortMine();
           await bullWorker.close();
           this.#bullWorkers.delete(bullWorker);
           this.#workers.delete(worker);
         })();
         return closing;
+      },
+      pause: () => bullWorker.pause(true),
+      resume: () => {
+        if (!bullWorker.closing) bullWorker.resume();
       },
       drain: (graceMs: number) => {
         closing ??= (async () => {
@@ -769,7 +786,7 @@ type Outcome<R> =
   | { kind: "succeeded"; result: R }
   | { kind: "failed"; error: string; unrecoverable: boolean }
   | { kind: "canceled" }
-  | { kind: "requeue" };
+  | { kind: "requeue"; reason?: string; delayMs?: number };
 
 function abortOutcome<R>(signal: AbortSignal): Outcome<R> {
   return signal.reason instanceof WorkerClosing ? { kind: "requeue" } : { kind: "canceled" };

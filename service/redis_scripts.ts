@@ -133,7 +133,8 @@ return code
 
 /**
  * finish: the attempt with `token` ended. ARGV id, token, now, kind (succeeded | canceled |
- * requeue | retry | failed), payload (result JSON, requeue reason or error), runAt (retry).
+ * requeue | retry | failed), payload (result JSON, requeue reason or error), runAt (retry,
+ * or a requeue that waits; 0 for now).
  * Codes: `ok`, or `lost` when the job is no longer this attempt's.
  */
 export const FINISH = PRELUDE + `
@@ -154,7 +155,9 @@ elseif kind == 'canceled' then
   emit(id, 'job-canceled', '{}', now)
   countBatch(batch, 'canceled')
 elseif kind == 'requeue' then
-  redis.call('HSET', key, 'attemptsMade', math.max(0, made - 1), 'runAt', now)
+  local at = now
+  if tonumber(runAt) > 0 then at = runAt end
+  redis.call('HSET', key, 'attemptsMade', math.max(0, made - 1), 'runAt', at)
   move(id, seq, 'running', 'queued')
   emit(id, 'job-queued', '{"reason":' .. cjson.encode(payload) .. '}', now)
 elseif kind == 'retry' then

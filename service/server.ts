@@ -49,6 +49,12 @@ export interface ServeOptions {
   readonly progressIntervalMs?: number;
   /** Called once listening (default: nothing). */
   readonly onListen?: (url: string) => void;
+  /**
+   * The jobs' queue, when not the embedded one in `<data>/queue.db` (`serve --queue redis://…`,
+   * service/redis_queue.ts): the server only enqueues and follows; `dipline worker` on each GPU
+   * host runs the jobs. Closed with the server.
+   */
+  readonly queue?: Queue<JobData, JobProgress>;
 }
 
 /** A running server. */
@@ -101,7 +107,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
 
   const dbPath = join(dataDir, "queue.db");
-  const queue = SqliteQueue.open<JobData, JobProgress>(dbPath, "jobs");
+  const queue = options.queue ?? SqliteQueue.open<JobData, JobProgress>(dbPath, "jobs");
   const webhooks = SqliteQueue.open<WebhookData, { status: number }>(dbPath, "webhooks");
   const workers: Worker[] = [];
   const stopWebhooks = queue.subscribe((event) => {
@@ -118,8 +124,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       );
     })().catch((error) => console.error(`dipline serve: webhook not queued: ${error}`));
   });
-  workers.push(
-    queue.process(
+  if (options.queue === undefined) {
+    workers.push(queue.process(
       restorationProcessor({
         dataDir,
         root,
@@ -128,9 +134,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         progressIntervalMs: options.progressIntervalMs,
       }),
       { concurrency: options.concurrency ?? 1 },
-    ),
-    webhooks.process(webhookProcessor({ secret: options.token }), { concurrency: 4 }),
-  );
+    ));
+  }
+  workers.push(webhooks.process(webhookProcessor({ secret: options.token }), { concurrency: 4 }));
 
   const abort = new AbortController();
   const app = createApp({
