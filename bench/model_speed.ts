@@ -55,13 +55,12 @@ async function measure(name: ModelName, size: number, runtime: "onnx" | "tfjs", 
   );
 }
 
-const ort = await import("onnxruntime-web");
-console.log(
-  `onnxruntime-web ${ort.env.versions.web}, wasm numThreads ${
-    ort.env.wasm.numThreads ?? "default"
-  }` +
-    `, ${navigator.hardwareConcurrency} cores; tiles of 256 px, overlap 16`,
-);
 for (const name of names(values.models)) await measure(name, 128, "onnx", repeat);
 for (const name of names(values.large)) await measure(name, 512, "onnx", 1);
 for (const name of names(values.tfjs)) await measure(name, 128, "tfjs", 1);
+const ort = await import("onnxruntime-web");
+console.log(
+  `onnxruntime-web ${ort.env.versions.web}: wasm provider, ${
+    ort.env.wasm.numThreads ?? "default"
+  } thread(s) (its default on ${navigator.hardwareConcurrency} cores); tiles of 256 px, overlap 16`,
+);

@@ -282,3 +282,25 @@ Deno.test("examples/learned-vs-dip.ts scores ESRGAN ×4 and DIP ×4 side by side
     assert.ok((await Deno.stat(`${out}/${file}`)).isFile, file);
   }
 });
+
+const hasGpu = await (async () => {
+  try {
+    return (await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "the webgpu provider (onnxruntime-web/webgpu) gives the wasm provider's output",
+  ignore: !hasGpu,
+  async fn() {
+    const path = await writeModel(upsampler(3, 0.5));
+    const card = testCard(16, 16);
+    const gpu = await loadModel({ path, provider: "webgpu" });
+    assert.equal(gpu.runtime, "onnxruntime-web webgpu");
+    const a = await applyModel(card, gpu, { factor: 2 });
+    const b = await applyModel(card, await loadModel({ path }), { factor: 2 });
+    assert.ok(psnr(a, b) > 80, `webgpu vs wasm ${psnr(a, b)} dB`);
+  },
+});
