@@ -59,7 +59,8 @@
  * torch twin in the full protocol; the reduced one runs it unless `--no-torch`), `--python PATH`,
  * `--json` (one object: the settings, the rows with per-seed values, and the verdicts),
  * `--esrgan all|none|slim,medium,thick` (the learned ×4 baselines scored beside DIP and bicubic
- * on the SR images; default all; bench/quality/learned.ts).
+ * on the SR images; default all; bench/quality/learned.ts), `--baselines` (score only those,
+ * without DIP fits: seconds instead of the fits' minutes).
  *
  * The full protocol also checks issue 5's last target: each set's mean PSNR within
  * {@link PAPER_TOLERANCE_DB} dB of the paper's (the mean of anchors.csv over the same images; a

@@ -110,6 +110,7 @@ function parse(args: string[]) {
       estimate: { type: "string" },
       "setup-s": { type: "string" },
       esrgan: { type: "string" },
+      baselines: { type: "boolean", default: false },
     },
   });
 }
@@ -323,6 +324,7 @@ export async function main(args: string[]): Promise<void> {
     scratch,
     budget: new FitBudget(command.budgetSeconds),
     learned: learnedFlag(values.esrgan),
+    baselinesOnly: values.baselines,
   };
   try {
     if (command.earlyStop) await earlyStopCommand(command, items, run);

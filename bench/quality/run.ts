@@ -39,6 +39,8 @@ export interface RunSettings {
   readonly budget?: FitBudget;
   /** `--esrgan`: the learned models scored beside DIP on the SR images (default: none). */
   readonly learned?: readonly ModelName[];
+  /** `--baselines`: score bicubic and the learned models only, no DIP fits. */
+  readonly baselinesOnly?: boolean;
 }
 
 const outputName = (item: Item, seed: number, seeds: number) =>
@@ -93,6 +95,10 @@ export async function runComparison(
   const budget = run.budget ?? new FitBudget();
   for (const [index, item] of items.entries()) {
     const baselines = await baselineScores(item, run.learned ?? []);
+    if (run.baselinesOnly) {
+      rows.push(skippedRow(item, run.seeds, "not fitted (--baselines)", baselines));
+      continue;
+    }
     const oursPerSeed: number[] = [];
     const torchPerSeed: number[] = [];
     const ms: number[] = [];
