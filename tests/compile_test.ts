@@ -4,6 +4,7 @@ import {
   compilePlan,
   describePlan,
   downsampleTerm,
+  type GradientRegion,
   gradientRegions,
   lanczosTaps,
   stepLabel,
@@ -242,9 +243,11 @@ Deno.test("compilePlan() plans dact so that no two live regions overlap and ever
     assert.ok(regions && regions.length > 0);
     for (let i = 0; i < regions.length; i++) {
       for (let j = i + 1; j < regions.length; j++) {
-        const a = regions[i]!, b = regions[j]!;
-        const bothLive = a.first <= b.last && b.first <= a.last;
-        const disjoint = a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
+        // Explicit types: the whole suite's type check has found these circular (TS7022), inferred
+        // through assert.ok's narrowing inside the loop.
+        const a: GradientRegion = regions[i]!, b: GradientRegion = regions[j]!;
+        const bothLive: boolean = a.first <= b.last && b.first <= a.last;
+        const disjoint: boolean = a.offset + a.size <= b.offset || b.offset + b.size <= a.offset;
         assert.ok(!bothLive || disjoint, `${a.tensor} and ${b.tensor} overlap while both live`);
       }
       assert.ok(regions[i]!.offset + regions[i]!.size <= plan.arenaSizes.dact);
