@@ -77,6 +77,25 @@ export { defineOp, type OpSpec } from "./core/op_spec.ts";
 export type { RunSchedule } from "./pipeline/run_context.ts";
 export { average, type AverageOptions } from "./ops/average.ts";
 export {
+  applyModel,
+  loadModel,
+  modelOp,
+  type ModelOptions,
+  ModelOptionsSchema,
+} from "./ops/model.ts";
+export { MODEL_NAMES, type ModelName, NAMED_MODELS, type NamedModel } from "./ops/model_named.ts";
+export type { ImageModel, ModelTensor, OnnxProvider } from "./ops/model_runtime.ts";
+export { bicubicUpsample } from "./image/resize.ts";
+export { runTiled, type TileOptions } from "./image/tiles.ts";
+export { type CropBox, exportOnnx, type OnnxExportOptions } from "./models/onnx_export.ts";
+export {
+  type ImportedNetwork,
+  importOnnx,
+  ONNX_IMPORT_OPERATORS,
+  OnnxImportError,
+  type OnnxImportOptions,
+} from "./models/onnx_import.ts";
+export {
   type Activation,
   countParams,
   deepDecoder,

@@ -38,9 +38,13 @@ import {
 
 /** Padding of the output image that a consumer crops away (dipFit's reflect padding). */
 export interface CropBox {
+  /** Rows to cut at the top. */
   readonly top: number;
+  /** Columns to cut at the left. */
   readonly left: number;
+  /** Rows to cut at the bottom. */
   readonly bottom: number;
+  /** Columns to cut at the right. */
   readonly right: number;
 }
 

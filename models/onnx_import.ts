@@ -43,6 +43,7 @@ import {
 
 /** A graph dipline cannot import; the message names the file, and the node where it applies. */
 export class OnnxImportError extends Error {
+  /** The error's name in messages and stacks. */
   override name = "OnnxImportError";
 }
 

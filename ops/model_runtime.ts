@@ -16,7 +16,9 @@ import { decodeModel } from "../models/onnx.ts";
 
 /** A tensor as a model sees it: batch 1, `dims` in the model's layout. */
 export interface ModelTensor {
+  /** The values, in the order `dims` gives. */
   readonly data: Float32Array;
+  /** The shape, e.g. [1, 3, H, W]. */
   readonly dims: readonly number[];
 }
 
