@@ -304,3 +304,24 @@ Deno.test({
     assert.ok(psnr(a, b) > 80, `webgpu vs wasm ${psnr(a, b)} dB`);
   },
 });
+
+Deno.test("applyModel() refuses a model whose input is not an image batch, naming the file", async () => {
+  const bytes = encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "vector",
+      input: [{
+        name: "x",
+        type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 12 }] } } },
+      }],
+      output: [{ name: "y", type: { tensorType: { elemType: 1 } } }],
+      node: [{ opType: "Relu", name: "relu", input: ["x"], output: ["y"] }],
+    },
+  });
+  const path = await writeModel(bytes, "vector.onnx");
+  await assert.rejects(
+    async () => applyModel(testCard(8, 8), await loadModel({ path })),
+    /vector\.onnx: expected a model whose input is an image batch \(rank 4\) but its input has rank 2/,
+  );
+});
