@@ -325,3 +325,46 @@ Deno.test("applyModel() refuses a model whose input is not an image batch, namin
     /vector\.onnx: expected a model whose input is an image batch \(rank 4\) but its input has rank 2/,
   );
 });
+
+Deno.test("a tfjs graph model (model.json with a GraphDef) runs through tfjs", async () => {
+  const dir = await tempDir();
+  const json = {
+    format: "graph-model",
+    modelTopology: {
+      node: [
+        {
+          name: "x",
+          op: "Placeholder",
+          attr: {
+            dtype: { type: "DT_FLOAT" },
+            shape: {
+              shape: { dim: [{ size: "-1" }, { size: "-1" }, { size: "-1" }, { size: "3" }] },
+            },
+          },
+        },
+        {
+          name: "gain",
+          op: "Const",
+          attr: {
+            value: { tensor: { dtype: "DT_FLOAT", tensorShape: {} } },
+            dtype: { type: "DT_FLOAT" },
+          },
+        },
+        { name: "y", op: "Mul", input: ["x", "gain"], attr: { T: { type: "DT_FLOAT" } } },
+      ],
+      versions: { producer: 1 },
+    },
+    weightsManifest: [{
+      paths: ["weights.bin"],
+      weights: [{ name: "gain", shape: [], dtype: "float32" }],
+    }],
+  };
+  await Deno.writeTextFile(`${dir}/model.json`, JSON.stringify(json));
+  await Deno.writeFile(`${dir}/weights.bin`, new Uint8Array(new Float32Array([0.5]).buffer));
+  const model = await loadModel({ path: `${dir}/model.json` });
+  assert.equal(model.runtime, "tfjs cpu");
+  const card = testCard(8, 8);
+  const out = await applyModel(card, model, { factor: 1 });
+  const half = makeImage(3, 8, 8, card.data.map((v) => v * 0.5));
+  assert.ok(psnr(out, half) > 80);
+});
