@@ -74,7 +74,7 @@ Deno.test("kill -9 mid-job, then a restart: no job lost, the running one resumes
     children.push(second.child);
     client = new DiplineClient(second.url);
     const resumed = await client.wait(running.id, deadline);
-    assert.equal(resumed.status, "succeeded", resumed.error);
+    assert.equal(resumed.status, "succeeded", resumed.error ?? "");
     assert.deepEqual(resumed.attempts, { made: 1, max: 3 }, "the killed attempt is not counted");
     assert.deepEqual(resumed.results.map((r) => r.status), ["skipped", "done"]);
     assert.deepEqual(resumed.results[0]!.files.map((f) => f.name), ["a_restored.png"]);

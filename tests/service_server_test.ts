@@ -69,7 +69,7 @@ Deno.test("a job names its recipe and its inputs by path under --root", async ()
     const created = await client.submit({ recipe: "quick", paths: ["card.png"] });
     assert.equal(created.recipe.name, "quick");
     const job = await client.wait(created.id);
-    assert.equal(job.status, "succeeded", job.error);
+    assert.equal(job.status, "succeeded", job.error ?? "");
     assert.deepEqual(job.results[0]!.files.map((f) => f.name), ["card_noisy.png"]);
   } finally {
     await server.close();
@@ -167,7 +167,7 @@ Deno.test("a job whose input fails is retried with backoff and fails with its la
     assert.equal(job.status, "failed");
     assert.deepEqual(job.attempts, { made: 2, max: 2 });
     assert.match(job.error!, /^1 of 1 inputs failed; broken: broken\.png: /);
-    assert.ok(!job.error!.includes(server.dir), job.error);
+    assert.ok(!job.error!.includes(server.dir), job.error ?? "");
     assert.equal(job.results[0]!.status, "failed");
     const events = [];
     for await (const event of client.events(job.id)) events.push(event.type);
