@@ -1,8 +1,9 @@
 /**
  * `dipline run <recipe> --input DIR --queue redis://…`: fans a folder out over the GPU hosts.
  * One run job per input goes into the shared queue as one batch (every record in one Redis
- * transaction); each `dipline worker` takes the next job when it is free, so hosts share the
- * folder by speed, not by count, and a host that dies loses no share. The command then follows
+ * transaction), largest images first; each `dipline worker` takes the next job when it is free,
+ * so hosts share the folder by speed, not by count (and the biggest fits do not come last to
+ * stretch the end of the batch), and a host that dies loses no share. The command then follows
  * the batch (counts, running hosts, failures) until every job has ended, or leaves it running
  * with `--detach`.
  *
@@ -13,6 +14,7 @@ import type { Pipeline } from "../pipeline/dsl.ts";
 import { collectInputs } from "../pipeline/executor.ts";
 import { resolveSource } from "../pipeline/sources.ts";
 import { bindDataFolder, realFolder } from "../service/data_folder.ts";
+import { imageSize } from "../service/image_header.ts";
 import type { Job, QueueEvent } from "../service/queue.ts";
 import { type BatchView, RedisQueue } from "../service/redis_queue.ts";
 import {
@@ -52,7 +54,7 @@ export async function runOnQueue(
   const document = recipe.toJSON(); // a step without a JSON form cannot travel: refused here
   const source = await resolveSource(input);
   await Deno.mkdir(options.out, { recursive: true });
-  const items = await collectInputs(input, { outDir: options.out });
+  const items = await largestFirst(await collectInputs(input, { outDir: options.out }));
   if (options.dryRun) {
     printLine(
       `run --queue: would enqueue ${items.length} job(s) on ${url.shown}, one per input of ${input}`,
@@ -93,6 +95,14 @@ export async function runOnQueue(
       `run --queue: batch ${batch.id}: ${jobs.length} job(s) on ${url.shown} ` +
         `(${basename(recipePath)} over ${rootStored} → ${out})`,
     );
+    if (options.json) {
+      printLine(JSON.stringify({
+        type: "batch",
+        batch: batch.id,
+        jobs: jobs.length,
+        createdAt: batch.createdAt,
+      }));
+    }
     if (options.detach) {
       printLine(batch.id);
       return EXIT.ok;
@@ -101,6 +111,35 @@ export async function runOnQueue(
   } finally {
     await queue.close();
   }
+}
+
+/** Pixels an image file claims in its header (its size in bytes when unreadable). */
+async function pixelsOf(path: string): Promise<number> {
+  try {
+    const file = await Deno.open(path);
+    try {
+      const head = new Uint8Array(256 * 1024);
+      const n = await file.read(head);
+      const size = imageSize(head.subarray(0, n ?? 0));
+      if (size !== undefined) return size.width * size.height;
+      return (await file.stat()).size;
+    } finally {
+      file.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The inputs, largest first (a stable sort): the queue hands out jobs in order, and a big fit
+ * taken last would finish long after every other host went idle.
+ */
+async function largestFirst<T extends { readonly path?: string }>(items: T[]): Promise<T[]> {
+  const pixels = await Promise.all(items.map((item) => item.path ? pixelsOf(item.path) : 0));
+  return items.map((item, k) => ({ item, k })).sort((a, b) =>
+    pixels[b.k]! - pixels[a.k]! || a.k - b.k
+  ).map(({ item }) => item);
 }
 
 /** The data folder the queue was bound to, when it exists here at the same path. */

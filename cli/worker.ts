@@ -29,6 +29,7 @@ export const WORKER_FLAGS = {
   grace: { type: "string", default: "300s" },
   "stall-timeout": { type: "string", default: `${DEFAULT_STALL_TIMEOUT_MS / 1000}s` },
   "max-pixels": { type: "string" },
+  simulate: { type: "string" },
 } as const;
 
 /** The `worker` subcommand. */
@@ -61,6 +62,9 @@ Options:
                        a worker silent this long counts as dead and its job moves on
                        (default ${DEFAULT_STALL_TIMEOUT_MS / 1000}s; all workers should agree)
   --max-pixels N       refuse inputs above N pixels (default 40000000)
+  --simulate MS        load testing without a GPU: run jobs sleep MS milliseconds per million
+                       pixels of each input (read from its header) instead of fitting, and
+                       write nothing; the service's jobs are left to other workers
 
 Example:
   deno task dipline worker --queue redis://10.0.0.5:6379 --data /mnt/dipline --engine webgpu`,
@@ -84,6 +88,12 @@ Example:
     const threads = countFlag(command, "threads", values.threads);
     const graceMs = durationFlag(command, "grace", values.grace);
     const stallTimeoutMs = durationFlag(command, "stall-timeout", values["stall-timeout"], 1000);
+    const simulate = values.simulate === undefined ? undefined : Number(values.simulate);
+    if (simulate !== undefined && !(simulate >= 0)) {
+      throw new UsageError(
+        `worker: Expected number ≥ 0 for --simulate but received ${values.simulate}`,
+      );
+    }
     const log = (line: string) => console.error(`dipline worker: ${line}`);
     const worker = await startWorker({
       url: queue.href,
@@ -95,6 +105,7 @@ Example:
       stallTimeoutMs,
       codec: defaultCodec(),
       maxPixels: maxPixelsFlag(command, values["max-pixels"]),
+      simulateMsPerMegapixel: simulate,
       log,
     });
     log(
@@ -121,6 +132,8 @@ Example:
     await finished;
     await stopped;
     log("stopped");
+    // Nothing is left to do; a connection still trying to reach Redis must not keep us up.
+    Deno.unrefTimer(setTimeout(() => Deno.exit(EXIT.ok), 3000));
     return EXIT.ok;
   },
 };

@@ -68,6 +68,20 @@ export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 /** BullMQ's keys live under this prefix; the records under `dipline:q:`. */
 const BULL_PREFIX = "dipline:bull";
 
+/** How long closing waits for an unanswering Redis before it drops the connections. */
+const STOP_TIMEOUT_MS = 3_000;
+
+/** Whether `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How often a running job's record is polled for a cancel, besides the live channel. */
 const CANCEL_POLL_MS = 2_000;
 
@@ -369,7 +383,7 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
   async addBatch(
     items: readonly { readonly data: D; readonly options?: AddOptions }[],
     info: Readonly<Record<string, unknown>> = {},
-  ): Promise<{ id: string; jobIds: string[] }> {
+  ): Promise<{ id: string; jobIds: string[]; createdAt: number }> {
     this.#open();
     const batch = crypto.randomUUID();
     const now = Date.now();
@@ -414,7 +428,7 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
         })),
       );
     }
-    return { id: batch, jobIds: checked.map((c) => c.id) };
+    return { id: batch, jobIds: checked.map((c) => c.id), createdAt: now };
   }
 
   /** A batch's counts, or undefined if there is none with that id. */
@@ -681,36 +695,52 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
       for (const id of mine) this.#running.get(id)?.controller.abort(new WorkerClosing());
     };
     let closing: Promise<void> | undefined;
+    /**
+     * Closes the BullMQ worker once its jobs ended (aborted after `graceMs`); when Redis does
+     * not answer for {@link STOP_TIMEOUT_MS} after the last job ended, drops the connections
+     * instead of waiting on it (a job whose end could not be recorded is found stalled and runs
+     * again elsewhere).
+     */
+    const stop = (graceMs: number) => {
+      closing ??= (async () => {
+        const timer = setTimeout(abortMine, Math.max(0, graceMs));
+        try {
+          let closed = false;
+          const closing = bullWorker.close().then(() => closed = true, () => closed = true);
+          let idleSince: number | undefined;
+          while (!closed) {
+            // No job of ours runs any more: BullMQ only has Redis left to talk to.
+            if (mine.size > 0) idleSince = undefined;
+            else idleSince ??= Date.now();
+            if (idleSince !== undefined && Date.now() - idleSince > STOP_TIMEOUT_MS) {
+              console.error(`dipline queue: worker ${this.name}: Redis does not answer; stopping`);
+              await within(bullWorker.disconnect().catch(() => {}), 1000);
+              this.#redis.disconnect();
+              break;
+            }
+            await within(closing, 100);
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+        this.#bullWorkers.delete(bullWorker);
+        this.#workers.delete(worker);
+      })();
+      return closing;
+    };
     const worker: RedisWorker = {
       get active() {
         return mine.size;
       },
       close: () => {
         abortMine(); // also during a drain: hand the running jobs back now
-        closing ??= (async () => {
-          await bullWorker.close();
-          this.#bullWorkers.delete(bullWorker);
-          this.#workers.delete(worker);
-        })();
-        return closing;
+        return stop(0);
       },
       pause: () => bullWorker.pause(true),
       resume: () => {
         if (!bullWorker.closing) bullWorker.resume();
       },
-      drain: (graceMs: number) => {
-        closing ??= (async () => {
-          const timer = setTimeout(abortMine, Math.max(0, graceMs));
-          try {
-            await bullWorker.close(); // stops fetching, waits for the running jobs
-          } finally {
-            clearTimeout(timer);
-          }
-          this.#bullWorkers.delete(bullWorker);
-          this.#workers.delete(worker);
-        })();
-        return closing;
-      },
+      drain: (graceMs: number) => stop(graceMs),
     };
     this.#workers.add(worker);
     return worker;
@@ -776,9 +806,13 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
     await Promise.all([...this.#workers].map((worker) => worker.close()));
     this.#closed = true;
     this.#listeners.clear();
-    await this.#bull.close().catch(() => {});
-    await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
-    await this.#redis.quit().catch(() => this.#redis.disconnect());
+    // Each step waits for Redis a little at most: a queue closes even while Redis is down.
+    await within(this.#bull.close().catch(() => {}), STOP_TIMEOUT_MS);
+    for (const connection of [this.#subscriber, this.#redis]) {
+      if (!(await within(connection.quit().then(() => {}, () => {}), 1000))) {
+        connection.disconnect();
+      }
+    }
   }
 }
 

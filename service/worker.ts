@@ -27,6 +27,7 @@ import {
   type RunJobResult,
 } from "./run_jobs.ts";
 import { restorationProcessor } from "./runner.ts";
+import { simulatedRunProcessor } from "./simulate.ts";
 import type { RunOptionsSchema } from "./schemas.ts";
 
 /** The queue names on Redis: the service's jobs, and run jobs (batches, schedules). */
@@ -49,6 +50,11 @@ export interface StartWorkerOptions {
   readonly stallTimeoutMs?: number;
   readonly codec: RecipeCodec;
   readonly maxPixels?: number;
+  /**
+   * Load testing without GPUs: run jobs sleep this many ms per million pixels instead of
+   * fitting (service/simulate.ts), and the service's jobs are left to other workers.
+   */
+  readonly simulateMsPerMegapixel?: number;
   /** One line per job started and ended; default none. */
   readonly log?: (line: string) => void;
 }
@@ -189,20 +195,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     ...(options.engine === undefined ? {} : { engine: options.engine }),
     ...(options.threads === undefined ? {} : { threads: options.threads }),
   };
-  workers.push(
-    jobs.process(
+  const simulate = options.simulateMsPerMegapixel;
+  if (simulate === undefined) {
+    workers.push(jobs.process(
       limited("restoration", (job) => `${job.data.inputs.length} input(s)`, withDefaults),
       { concurrency },
+    ));
+  }
+  workers.push(runs.process(
+    limited(
+      "run",
+      (job) => describeRun(job.data),
+      simulate === undefined
+        ? runJobProcessor({ dataDir, codec: options.codec, maxPixels, defaults })
+        : simulatedRunProcessor(dataDir, simulate),
     ),
-    runs.process(
-      limited(
-        "run",
-        (job) => describeRun(job.data),
-        runJobProcessor({ dataDir, codec: options.codec, maxPixels, defaults }),
-      ),
-      { concurrency },
-    ),
-  );
+    { concurrency },
+  ));
 
   let closing: Promise<void> | undefined;
   const finish = async (how: (worker: RedisWorker) => Promise<void>) => {

@@ -275,3 +275,27 @@ Deno.test("a worker whose --data is not the queue's data folder is refused with 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGTERM stops a worker even while Redis is down", async () => {
+  const redis = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "dipline-down-" });
+  const processes: CliProcess[] = [];
+  try {
+    const worker = await spawnWorker(redis.url, dir);
+    processes.push(worker);
+    await redis.kill();
+    worker.child.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      worker.status,
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 20_000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(status?.code, 0, `still running 20 s after SIGTERM:\n${worker.output()}`);
+    assert.match(worker.output(), /Redis does not answer; stopping/);
+  } finally {
+    for (const process of processes) await process.kill();
+    await redis.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
