@@ -286,6 +286,7 @@ async function runShortcut(
   const summary = await execute(graph, [fileInput(resolve(run.input))], {
     outDir: dirname(resolve(run.out)),
     force: true,
+    records: false, // one named output file: no resume record beside it
     engine: run.engine,
     threads: run.threads,
     onEvent: progress,

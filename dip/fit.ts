@@ -26,6 +26,7 @@ import { type BatchSchedule, trainInBatches } from "../engine/batching.ts";
 import { compilePlan } from "../engine/compile.ts";
 import { planWithWeights } from "../engine/weights.ts";
 import { inputNoise } from "../engine/init.ts";
+import type { Trainer } from "../engine/backend.ts";
 import { createTrainer } from "../engine/mod.ts";
 import { pcgHash } from "../engine/plan.ts";
 import type { TrainerPool } from "../engine/trainer_pool.ts";
@@ -44,7 +45,7 @@ import {
   scalePadding,
 } from "./pad.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
-import { trainLoop } from "./train_loop.ts";
+import { trainWithRetries } from "./train_loop.ts";
 import { checkRule, holdoutMask } from "./stopping.ts";
 import { type RunRecord, RunRecorder } from "./record.ts";
 
@@ -110,6 +111,10 @@ export interface FitResult {
   readonly chosenSteps?: readonly number[];
   /** The last loss of each fit. */
   readonly loss: readonly number[];
+  /** The learning rate the fit finished with (smaller than asked after a divergence). */
+  readonly lr: number;
+  /** How many times a diverged fit was started over with a smaller lr. */
+  readonly lrRetries: number;
   /** The fitted generators, when `saveNetwork` asked for them. */
   readonly generator?: FittedGenerator;
   /**
@@ -298,6 +303,8 @@ export async function fitImage(
     : undefined;
   const results: Float32Array[] = [];
   let stepsRun = 0;
+  let lr = fit.lr;
+  let lrRetries = 0;
   let stopStep: number | undefined;
   let wmvArgmin: number | undefined;
   let restores = 0;
@@ -322,13 +329,13 @@ export async function fitImage(
   const weights = ARCHITECTURES[fit.arch].weights?.(fit.net);
   const generators: FittedGenerator["runs"][number][] = [];
   let recorded: { recorder: RunRecorder; steps: number; ms: number } | undefined;
-  const compile = (batch: number) => {
+  const compile = (batch: number, lr = fit.lr) => {
     const plan = compilePlan(network, {
       batch,
       height,
       width,
       dataTerm: operator.dataTerm,
-      lr: fit.lr,
+      lr,
       regNoiseStd: fit.regNoise,
       emaDecay: fit.ema,
       earlyStopWindow: fit.earlyStop?.rule === "wmv" ? fit.earlyStop.window : undefined,
@@ -340,8 +347,6 @@ export async function fitImage(
     const seeds = Array.from({ length: batch }, (_, b) => runSeeds(fit.seed + first + b));
     engineName = trainer.engine;
     adapter = trainer.adapter;
-    await trainer.reset(seeds.map((s) => s.params));
-    trainer.setNoiseSeeds(seeds.map((s) => s.noise));
     const z0 = plan.io.z0;
     const zSize = z0.c * z0.h * z0.w;
     const zParts = seeds.map((s) =>
@@ -351,112 +356,148 @@ export async function fitImage(
     );
     const z = new Float32Array(batch * zSize);
     zParts.forEach((part, b) => z.set(part.subarray(0, zSize), b * zSize));
-    trainer.upload("z0", z);
-    trainer.upload("target", repeat(target.data, batch));
-    if (operator.usesMask) trainer.upload("mask", repeat(lossMask!.data, batch));
-
-    const toOutput = (data: Float32Array) =>
-      toImage(
-        cropToImage(meanOfRuns(data, batch, outSize), channels, height, width, outPadding, x0.name),
-      );
-    const recorder = recorded === undefined
-      ? new RunRecorder({
-        checkEvery: fit.checkEvery,
-        iterations: fit.iterations,
-        ema: fit.ema,
-        fits: batch,
-        previewEvery: fit.previewEvery,
-      })
-      : undefined;
-    const firstTrainer = recorder !== undefined;
-    const perRun = (data: Float32Array) =>
-      Array.from({ length: batch }, (_, b) =>
+    /** Fresh parameters, moments, noise seeds and inputs: a fit from its start. */
+    const prepare = async (t: Trainer) => {
+      await t.reset(seeds.map((s) => s.params));
+      t.setNoiseSeeds(seeds.map((s) => s.noise));
+      t.upload("z0", z);
+      t.upload("target", repeat(target.data, batch));
+      if (operator.usesMask) t.upload("mask", repeat(lossMask!.data, batch));
+    };
+    // A fit that diverges is started over with a smaller lr (dip/train_loop.ts): a trainer of
+    // its own, since the lr is baked into the plan; the batch's trainer goes back to the pool.
+    let active: Trainer = trainer;
+    const start = async (lr: number): Promise<Trainer> => {
+      if (lr === fit.lr) {
+        await prepare(trainer);
+        return trainer;
+      }
+      if (active !== trainer) active.dispose();
+      active = await schedule.create(compile(batch, lr), {
+        engine: schedule.engine,
+        threads: schedule.threads,
+      });
+      await prepare(active);
+      return active;
+    };
+    try {
+      const toOutput = (data: Float32Array) =>
         toImage(
           cropToImage(
-            data.subarray(b * outSize, (b + 1) * outSize),
+            meanOfRuns(data, batch, outSize),
             channels,
             height,
             width,
             outPadding,
             x0.name,
           ),
-        ));
-    const rule = fit.earlyStop && fit.earlyStop.rule !== "wmv"
-      ? checkRule(fit.earlyStop.rule, {
-        fits: batch,
+        );
+      const recorder = recorded === undefined
+        ? new RunRecorder({
+          checkEvery: fit.checkEvery,
+          iterations: fit.iterations,
+          ema: fit.ema,
+          fits: batch,
+          previewEvery: fit.previewEvery,
+        })
+        : undefined;
+      const firstTrainer = recorder !== undefined;
+      const perRun = (data: Float32Array) =>
+        Array.from({ length: batch }, (_, b) =>
+          toImage(
+            cropToImage(
+              data.subarray(b * outSize, (b + 1) * outSize),
+              channels,
+              height,
+              width,
+              outPadding,
+              x0.name,
+            ),
+          ));
+      const rule = fit.earlyStop && fit.earlyStop.rule !== "wmv"
+        ? checkRule(fit.earlyStop.rule, {
+          fits: batch,
+          outSize,
+          patience: fit.earlyStop.patience,
+          checkEvery: fit.checkEvery,
+          window: fit.earlyStop.window ?? fit.checkEvery * 2,
+          holdout: held && {
+            target: target.data,
+            channels,
+            held,
+            apply: (x) => unmasked.apply(x, channels, height, width),
+          },
+        })
+        : undefined;
+      const saveEvery = fit.saveEvery === undefined ? undefined : Math.max(
+        fit.saveEvery,
+        Math.ceil(fit.iterations / MAX_SAVES / fit.checkEvery) * fit.checkEvery,
+      );
+      const outcome = await trainWithRetries(start, fit, {
+        release: () => {}, // the batch's trainer is released by trainInBatches, a retry's below
+        batch,
         outSize,
-        patience: fit.earlyStop.patience,
-        checkEvery: fit.checkEvery,
-        window: fit.earlyStop.window ?? fit.checkEvery * 2,
-        holdout: held && {
-          target: target.data,
-          channels,
-          held,
-          apply: (x) => unmasked.apply(x, channels, height, width),
-        },
-      })
-      : undefined;
-    const saveEvery = fit.saveEvery === undefined ? undefined : Math.max(
-      fit.saveEvery,
-      Math.ceil(fit.iterations / MAX_SAVES / fit.checkEvery) * fit.checkEvery,
-    );
-    const outcome = await trainLoop(trainer, fit, {
-      batch,
-      outSize,
-      recorder,
-      rule,
-      keepBest: fit.keepBest && clean !== undefined,
-      ...(firstTrainer && saveEvery !== undefined && hooks.onSave
-        ? { saveEvery, onSave: (step, data) => hooks.onSave!(step, toOutput(data)) }
-        : {}),
-      ...(firstTrainer && hooks.onCheck
-        ? {
-          onCheck: (step, scalars, read) =>
-            hooks.onCheck!({ step, scalars, read: async (name) => perRun(await read(name)) }),
-        }
-        : {}),
-      previewImage: toOutput,
-      evaluateClean: clean
-        ? (data) => {
-          const mean = meanOfRuns(data, batch, outSize);
-          return psnr(
-            toImage(cropToImage(mean, channels, height, width, outPadding, x0.name)),
-            clean!,
-          );
-        }
-        : undefined,
-      hooks,
-    });
-    stepsRun = Math.max(stepsRun, outcome.steps);
-    if (recorder) recorded = { recorder, steps: outcome.steps, ms: outcome.ms };
-    stopStep = outcome.stopStep ?? stopStep;
-    wmvArgmin = outcome.wmvArgmin ?? wmvArgmin;
-    restores += outcome.restores;
-    msTotal += outcome.ms;
-    losses.push(...outcome.loss);
-    if (
-      outcome.bestPsnr !== undefined && (bestPsnr === undefined || outcome.bestPsnr > bestPsnr)
-    ) {
-      bestPsnr = outcome.bestPsnr;
-      bestStep = outcome.bestStep;
-    }
-    for (let b = 0; b < batch; b++) {
-      results.push(outcome.output.slice(b * outSize, (b + 1) * outSize));
-      if (outcome.bestOutput) bests.push(outcome.bestOutput.slice(b * outSize, (b + 1) * outSize));
-    }
-    chosenSteps.push(...outcome.chosenSteps ?? []);
-    if (fit.saveNetwork !== undefined) {
-      if (!trainer.readParams) {
-        throw new Error(`dipFit: the ${trainer.engine} trainer cannot read its weights back`);
+        recorder,
+        rule,
+        keepBest: fit.keepBest && clean !== undefined,
+        ...(firstTrainer && saveEvery !== undefined && hooks.onSave
+          ? { saveEvery, onSave: (step, data) => hooks.onSave!(step, toOutput(data)) }
+          : {}),
+        ...(firstTrainer && hooks.onCheck
+          ? {
+            onCheck: (step, scalars, read) =>
+              hooks.onCheck!({ step, scalars, read: async (name) => perRun(await read(name)) }),
+          }
+          : {}),
+        previewImage: toOutput,
+        evaluateClean: clean
+          ? (data) => {
+            const mean = meanOfRuns(data, batch, outSize);
+            return psnr(
+              toImage(cropToImage(mean, channels, height, width, outPadding, x0.name)),
+              clean!,
+            );
+          }
+          : undefined,
+        hooks,
+      });
+      stepsRun = Math.max(stepsRun, outcome.steps);
+      if (recorder) recorded = { recorder, steps: outcome.steps, ms: outcome.ms };
+      stopStep = outcome.stopStep ?? stopStep;
+      wmvArgmin = outcome.wmvArgmin ?? wmvArgmin;
+      restores += outcome.restores;
+      msTotal += outcome.ms;
+      losses.push(...outcome.loss);
+      if (
+        outcome.bestPsnr !== undefined && (bestPsnr === undefined || outcome.bestPsnr > bestPsnr)
+      ) {
+        bestPsnr = outcome.bestPsnr;
+        bestStep = outcome.bestStep;
       }
-      const params = await trainer.readParams();
-      const n = plan.paramsPerFit;
       for (let b = 0; b < batch; b++) {
-        generators.push({
-          params: params.slice(b * n, (b + 1) * n),
-          z: z.slice(b * zSize, (b + 1) * zSize),
-        });
+        results.push(outcome.output.slice(b * outSize, (b + 1) * outSize));
+        if (outcome.bestOutput) {
+          bests.push(outcome.bestOutput.slice(b * outSize, (b + 1) * outSize));
+        }
       }
+      chosenSteps.push(...outcome.chosenSteps ?? []);
+      lr = outcome.lr;
+      lrRetries = Math.max(lrRetries, outcome.lrRetries);
+      if (fit.saveNetwork !== undefined) {
+        if (!active.readParams) {
+          throw new Error(`dipFit: the ${active.engine} trainer cannot read its weights back`);
+        }
+        const params = await active.readParams();
+        const n = plan.paramsPerFit;
+        for (let b = 0; b < batch; b++) {
+          generators.push({
+            params: params.slice(b * n, (b + 1) * n),
+            z: z.slice(b * zSize, (b + 1) * zSize),
+          });
+        }
+      }
+    } finally {
+      if (active !== trainer) active.dispose();
     }
   });
 
@@ -507,6 +548,8 @@ export async function fitImage(
     ...(best ? { best } : {}),
     ...(chosenSteps.length > 0 ? { chosenSteps } : {}),
     loss: losses,
+    lr,
+    lrRetries,
     ...(fit.saveNetwork !== undefined
       ? { generator: { network, height, width, crop: outPadding, runs: generators } }
       : {}),

@@ -149,6 +149,7 @@ export function dipFit(options: DipFitOptions): ExplainableOp & EstimableOp {
         adapter: result.adapter,
         runs: fit.runs,
         restores: result.restores,
+        ...(result.lrRetries > 0 ? { lr: result.lr, lrRetries: result.lrRetries } : {}),
         // Whether the compiled trainer came from the run's pool (an earlier same-size input).
         trainerReused: (schedule?.pool?.reused ?? 0) > reusedBefore,
         // Curves, events and previews of the run (core/run_record.ts): reports and pages draw it.
