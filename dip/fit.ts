@@ -40,12 +40,14 @@ import {
   cropData,
   isPadded,
   paddedMask,
-  paddingToMultiple,
   reflectPad,
   scalePadding,
 } from "./pad.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 import { trainWithRetries } from "./train_loop.ts";
+import { fitPadding } from "./geometry.ts";
+
+export { fitPadding } from "./geometry.ts";
 import { checkRule, holdoutMask } from "./stopping.ts";
 import { type RunRecord, RunRecorder } from "./record.ts";
 
@@ -198,30 +200,10 @@ export function runSeeds(seed: number): { params: number; z: number; noise: numb
   };
 }
 
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-
 function repeat(data: Float32Array, times: number): Float32Array {
   const out = new Float32Array(data.length * times);
   for (let b = 0; b < times; b++) out.set(data, b * data.length);
   return out;
-}
-
-/**
- * How much an observation of `height` × `width` is padded so that the output (× `factor`) is a
- * multiple of the network's size multiple and every level keeps at least 2 pixels (a
- * reflection-padded 3×3 conv needs them; the reference crashes below that, its issue #57).
- */
-export function fitPadding(
-  network: Network,
-  factor: number,
-  height: number,
-  width: number,
-): ReturnType<typeof paddingToMultiple> {
-  const multiple = network.sizeMultiple / gcd(network.sizeMultiple, factor);
-  const minimum = Math.ceil((2 * network.sizeMultiple) / factor);
-  return paddingToMultiple(height, width, multiple, minimum);
 }
 
 /** The images a task reads besides the observation, checked against the observation. */
