@@ -84,13 +84,28 @@ export async function runOnQueue(
         ...(Object.keys(options.schedule).length > 0 ? { runOptions: options.schedule } : {}),
         ...(options.force ? { force: true } : {}),
       };
-      return { data, options: { attempts: BATCH_ATTEMPTS, backoff: BATCH_BACKOFF } };
+      const jobId = crypto.randomUUID();
+      return { data, options: { jobId, attempts: BATCH_ATTEMPTS, backoff: BATCH_BACKOFF } };
     });
-    const batch = await queue.addBatch(jobs, {
-      recipe: basename(recipePath),
-      input: rootStored,
-      out,
-    });
+    // Follow before enqueuing: a free worker starts the first job at once.
+    const batchId = crypto.randomUUID();
+    const follower = options.detach ? undefined : followBatch(
+      queue,
+      batchId,
+      jobs.map((job) => job.options.jobId),
+      options.json,
+    );
+    let batch;
+    try {
+      batch = await queue.addBatch(jobs, {
+        recipe: basename(recipePath),
+        input: rootStored,
+        out,
+      }, batchId);
+    } catch (error) {
+      follower?.dispose();
+      throw error;
+    }
     console.error(
       `run --queue: batch ${batch.id}: ${jobs.length} job(s) on ${url.shown} ` +
         `(${basename(recipePath)} over ${rootStored} → ${out})`,
@@ -103,11 +118,11 @@ export async function runOnQueue(
         createdAt: batch.createdAt,
       }));
     }
-    if (options.detach) {
+    if (follower === undefined) {
       printLine(batch.id);
       return EXIT.ok;
     }
-    return await follow(queue, batch.id, options.json);
+    return await follower.run();
   } finally {
     await queue.close();
   }
@@ -153,30 +168,34 @@ async function recordedDataPath(queue: RedisQueue<unknown, unknown>): Promise<st
   return path;
 }
 
-/** Follows a batch until every job ended; prints its progress, then its failures. */
-async function follow(
+/**
+ * Starts following the batch `batchId` of the jobs `jobIds` (its events are kept from now on,
+ * so none is missed while it is enqueued); `run` prints its progress until every job ended,
+ * then its failures, and resolves with the exit code.
+ */
+function followBatch(
   queue: RedisQueue<RunJobData, RunJobResult>,
   batchId: string,
+  jobIds: readonly string[],
   json: boolean,
-): Promise<number> {
-  let view = (await queue.batch(batchId))!;
-  const members = new Set(view.jobIds);
+): { run(): Promise<number>; dispose(): void } {
+  const members = new Set(jobIds);
   const running = new Map<string, string>(); // job → worker
-  const terminal = Deno.stderr.isTerminal();
-  let shown = "";
+  const early: QueueEvent[] = [];
+  let started = false;
   let wake = () => {};
-  const unsubscribe = queue.subscribe((event: QueueEvent) => {
-    if (!members.has(event.jobId)) return;
+  const take = (event: QueueEvent) => {
     if (json) printLine(JSON.stringify({ batch: batchId, ...event }));
     if (event.type === "job-running") running.set(event.jobId, String(event.data.worker ?? "?"));
     else if (event.type !== "fit" && !event.type.startsWith("input-")) running.delete(event.jobId);
     wake();
+  };
+  const unsubscribe = queue.subscribe((event: QueueEvent) => {
+    if (!members.has(event.jobId)) return;
+    if (started) take(event);
+    else early.push(event);
   });
-  let interrupted: Deno.Signal | undefined;
-  const dispose = onStopSignals("run --queue", (signal) => {
-    interrupted = signal;
-    wake();
-  }, () => {});
+
   const line = (v: BatchView) => {
     const ended = v.succeeded + v.failed + v.canceled;
     const hosts = new Set(running.values());
@@ -187,57 +206,72 @@ async function follow(
     parts.push(`${Math.max(0, v.total - ended - running.size)} queued`);
     return parts.join(" · ");
   };
-  try {
-    while (view.succeeded + view.failed + view.canceled < view.total && !interrupted) {
-      const text = line(view);
-      if (text !== shown && !json) {
-        if (terminal) Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${text}`));
-        else console.error(text);
-        shown = text;
-      }
-      // Wake on the batch's events; look at the counts at least every 2 s (events can be lost).
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 2000);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      view = (await queue.batch(batchId))!;
-    }
-  } finally {
-    unsubscribe();
-    dispose();
-  }
-  if (terminal && !json) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
-  if (interrupted) {
-    console.error(`${line(view)}\nrun --queue: stopped following; the batch goes on`);
-    return interrupted === "SIGTERM" ? 143 : 130;
-  }
-  const jobs = (await Promise.all(view.jobIds.map((id) => queue.get(id))))
-    .filter((job): job is Job<RunJobData, RunJobResult> => job !== undefined);
-  const done = jobs.flatMap((job) => job.result?.done ?? []).length;
-  const resumed = jobs.flatMap((job) => job.result?.resumed ?? []).length;
-  const failed = jobs.filter((job) => job.status === "failed");
-  if (json) {
-    printLine(JSON.stringify({ type: "summary", batch: batchId, ...counts(view), done, resumed }));
-  }
-  console.error(
-    `batch ${batchId}: ${done} done, ${resumed} up to date, ${failed.length} failed` +
-      (view.canceled > 0 ? `, ${view.canceled} canceled` : ""),
-  );
-  if (failed.length > 0) {
-    console.error("Failed:");
-    for (const job of failed) console.error(`  ${job.data.input}: ${job.error}`);
-  }
-  return failed.length > 0 ? EXIT.input : EXIT.ok;
-}
 
-function counts(view: BatchView) {
-  return {
-    total: view.total,
-    succeeded: view.succeeded,
-    failed: view.failed,
-    canceled: view.canceled,
+  const run = async (): Promise<number> => {
+    started = true;
+    for (const event of early.splice(0)) take(event);
+    const terminal = Deno.stderr.isTerminal() && !json;
+    let view = (await queue.batch(batchId))!;
+    let shown = "";
+    let interrupted: Deno.Signal | undefined;
+    const dispose = onStopSignals("run --queue", (signal) => {
+      interrupted = signal;
+      wake();
+    }, () => {});
+    try {
+      while (view.succeeded + view.failed + view.canceled < view.total && !interrupted) {
+        const text = line(view);
+        if (text !== shown && !json) {
+          if (terminal) Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K${text}`));
+          else console.error(text);
+          shown = text;
+        }
+        // Wake on the batch's events; read the counts at least every 2 s (events can be lost).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        view = (await queue.batch(batchId))!;
+      }
+    } finally {
+      unsubscribe();
+      dispose();
+    }
+    if (terminal) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+    if (interrupted) {
+      console.error(`${line(view)}\nrun --queue: stopped following; the batch goes on`);
+      return interrupted === "SIGTERM" ? 143 : 130;
+    }
+    const jobs = (await Promise.all(view.jobIds.map((id) => queue.get(id))))
+      .filter((job): job is Job<RunJobData, RunJobResult> => job !== undefined);
+    const done = jobs.flatMap((job) => job.result?.done ?? []).length;
+    const resumed = jobs.flatMap((job) => job.result?.resumed ?? []).length;
+    const failed = jobs.filter((job) => job.status === "failed");
+    if (json) {
+      const { total, succeeded, canceled } = view;
+      printLine(JSON.stringify({
+        type: "summary",
+        batch: batchId,
+        total,
+        succeeded,
+        failed: view.failed,
+        canceled,
+        done,
+        resumed,
+      }));
+    }
+    console.error(
+      `batch ${batchId}: ${done} done, ${resumed} up to date, ${failed.length} failed` +
+        (view.canceled > 0 ? `, ${view.canceled} canceled` : ""),
+    );
+    if (failed.length > 0) {
+      console.error("Failed:");
+      for (const job of failed) console.error(`  ${job.data.input}: ${job.error}`);
+    }
+    return failed.length > 0 ? EXIT.input : EXIT.ok;
   };
+  return { run, dispose: unsubscribe };
 }

@@ -109,9 +109,14 @@ export interface RedisWorker extends Worker {
    * back to the queue (their attempt not counted). Resolves when no job runs here.
    */
   drain(graceMs: number): Promise<void>;
-  /** Stops taking new jobs (the running ones go on) until {@link resume}. */
+  /**
+   * Stops taking new jobs (the running ones go on) until {@link resume}. A paused worker runs
+   * no stalled check either (BullMQ's), so pause only a worker that runs no job.
+   */
   pause(): Promise<void>;
   resume(): void;
+  /** Changes how many jobs it runs at once (at least 1). */
+  setConcurrency(concurrency: number): void;
 }
 
 /** A batch of jobs added together (`dipline run --queue`): its size and how many ended how. */
@@ -378,14 +383,15 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
 
   /**
    * Adds `items` as one batch: every record in one transaction, then the BullMQ jobs in bulk.
-   * `info` is kept with the batch (what it was made from).
+   * `info` is kept with the batch (what it was made from); `id` defaults to a random UUID.
    */
   async addBatch(
     items: readonly { readonly data: D; readonly options?: AddOptions }[],
     info: Readonly<Record<string, unknown>> = {},
+    id: string = crypto.randomUUID(),
   ): Promise<{ id: string; jobIds: string[]; createdAt: number }> {
     this.#open();
-    const batch = crypto.randomUUID();
+    const batch = id;
     const now = Date.now();
     const checked = items.map((item) => ({ ...item, ...this.#checkAdd(item.options ?? {}) }));
     const multi = this.#redis.multi();
@@ -738,7 +744,10 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
       },
       pause: () => bullWorker.pause(true),
       resume: () => {
-        if (!bullWorker.closing) bullWorker.resume();
+        if (!bullWorker.closing && bullWorker.isPaused()) void bullWorker.resume();
+      },
+      setConcurrency: (n: number) => {
+        if (bullWorker.concurrency !== Math.max(1, n)) bullWorker.concurrency = Math.max(1, n);
       },
       drain: (graceMs: number) => stop(graceMs),
     };

@@ -73,18 +73,23 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** Slots of this host shared by the queues' workers. */
+/** Slots of this host shared by the queues' workers, and who holds how many. */
 class HostSlots {
   #free: number;
+  readonly #held = new Map<string, number>();
   readonly #waiting: (() => void)[] = [];
   constructor(count: number, readonly onChange: (free: number) => void) {
     this.#free = count;
   }
-  get free(): number {
-    return this.#free;
+  /** Slots the jobs of `kind` hold now. */
+  held(kind: string): number {
+    return this.#held.get(kind) ?? 0;
+  }
+  #count(kind: string, delta: number): void {
+    this.#held.set(kind, this.held(kind) + delta);
   }
   /** Waits for a slot; rejects with the signal's reason when it aborts first. */
-  async acquire(signal: AbortSignal): Promise<() => void> {
+  async acquire(kind: string, signal: AbortSignal): Promise<() => void> {
     if (this.#free > 0) this.#free--;
     else {
       await new Promise<void>((resolve, reject) => {
@@ -102,11 +107,13 @@ class HostSlots {
         this.#waiting.push(grant);
       });
     }
+    this.#count(kind, 1);
     this.onChange(this.#free);
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      this.#count(kind, -1);
       const next = this.#waiting.shift();
       if (next !== undefined) next();
       else this.#free++;
@@ -144,12 +151,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     throw error;
   }
   const log = options.log ?? (() => {});
-  const workers: RedisWorker[] = [];
-  // Take a job only with a free slot: a full host pauses fetching, so idle hosts get the work.
+  const workers = new Map<string, RedisWorker>(); // by the kind of job it runs
+  // Take a job only with a free slot, so idle hosts get the work: each queue's worker may run
+  // what it runs plus the free slots; one that runs nothing on a full host pauses (a paused
+  // BullMQ worker skips its stalled checks, which the queues with jobs here keep doing).
   const slots = new HostSlots(concurrency, (free) => {
-    for (const worker of workers) {
-      if (free === 0) void worker.pause();
-      else worker.resume();
+    for (const [kind, worker] of workers) {
+      const mine = slots.held(kind);
+      if (free === 0 && mine === 0) void worker.pause();
+      else {
+        worker.setConcurrency(mine + free);
+        worker.resume();
+      }
     }
   });
   const limited = <D, R>(
@@ -158,7 +171,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     inner: Processor<D, R>,
   ): Processor<D, R> =>
   async (job, ctx) => {
-    const release = await slots.acquire(ctx.signal);
+    const release = await slots.acquire(kind, ctx.signal);
     const started = performance.now();
     log(`job ${job.id} started (${kind}: ${describe(job)}; attempt ${ctx.attempt})`);
     try {
@@ -197,39 +210,45 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   };
   const simulate = options.simulateMsPerMegapixel;
   if (simulate === undefined) {
-    workers.push(jobs.process(
-      limited("restoration", (job) => `${job.data.inputs.length} input(s)`, withDefaults),
-      { concurrency },
-    ));
+    workers.set(
+      "restoration",
+      jobs.process(
+        limited("restoration", (job) => `${job.data.inputs.length} input(s)`, withDefaults),
+        { concurrency },
+      ),
+    );
   }
-  workers.push(runs.process(
-    limited(
-      "run",
-      (job) => describeRun(job.data),
-      simulate === undefined
-        ? runJobProcessor({ dataDir, codec: options.codec, maxPixels, defaults })
-        : simulatedRunProcessor(dataDir, simulate),
+  workers.set(
+    "run",
+    runs.process(
+      limited(
+        "run",
+        (job) => describeRun(job.data),
+        simulate === undefined
+          ? runJobProcessor({ dataDir, codec: options.codec, maxPixels, defaults })
+          : simulatedRunProcessor(dataDir, simulate),
+      ),
+      { concurrency },
     ),
-    { concurrency },
-  ));
+  );
 
   let closing: Promise<void> | undefined;
   const finish = async (how: (worker: RedisWorker) => Promise<void>) => {
-    await Promise.all(workers.map(how));
+    await Promise.all([...workers.values()].map(how));
     await Promise.all([jobs.close(), runs.close()]);
   };
   return {
     name,
     dataDir,
     get active() {
-      return workers.reduce((sum, worker) => sum + worker.active, 0);
+      return [...workers.values()].reduce((sum, worker) => sum + worker.active, 0);
     },
     drain(graceMs) {
       closing ??= finish((worker) => worker.drain(graceMs));
       return closing;
     },
     close() {
-      for (const worker of workers) void worker.close(); // during a drain too
+      for (const worker of workers.values()) void worker.close(); // during a drain too
       closing ??= finish((worker) => worker.close());
       return closing;
     },
