@@ -27,7 +27,7 @@ export function flagsFromUsage(usage: string): ParseArgsOptionsConfig {
  * Checks `dipline <command> …args` against the command's flags; returns the parsed values and
  * positionals.
  */
-function checkCommand(args: string[], positionals: number) {
+function checkCommand(args: string[], positionals?: number) {
   const [name, ...rest] = args;
   const command = COMMANDS.find((c) => c.name === name);
   assert.ok(command, `no dipline command ${name}`);
@@ -37,7 +37,9 @@ function checkCommand(args: string[], positionals: number) {
     strict: true,
     allowPositionals: true,
   });
-  assert.equal(parsed.positionals.length, positionals, `${name}: ${parsed.positionals}`);
+  if (positionals !== undefined) {
+    assert.equal(parsed.positionals.length, positionals, `${name}: ${parsed.positionals}`);
+  }
   const engine = parsed.values.engine;
   if (engine !== undefined) {
     assert.ok((ENGINES as readonly unknown[]).includes(engine), `${engine}`);
@@ -181,4 +183,20 @@ Deno.test("flagsFromUsage() reads value and boolean flags from a help text", () 
     force: { type: "boolean" },
     "stall-timeout": { type: "string" },
   });
+});
+
+Deno.test("README's Scaling out commands use flags their commands list", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const start = readme.indexOf("\n## Scaling out");
+  assert.ok(start > 0, "README has a Scaling out section");
+  const end = readme.indexOf("\n## ", start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  const lines = [...section.matchAll(/^```sh\n([\s\S]*?)^```/gm)]
+    .flatMap((m) => m[1]!.split("\n"))
+    .filter((line) => line.startsWith("deno task dipline "));
+  assert.ok(lines.length >= 6);
+  for (const line of lines) {
+    const { values } = checkCommand(shellWords(line).slice(3));
+    if (values.queue !== undefined) parseRedisUrl(String(values.queue));
+  }
 });
