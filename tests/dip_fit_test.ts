@@ -408,7 +408,7 @@ Deno.test("every architecture and input kind fits an odd-sized image to its exac
       ...variant,
     } as DipFitOptions);
     const result = await fitImage({ observation }, fit);
-    const label = variant.arch ?? variant.input;
+    const label = String(variant.arch ?? variant.input);
     deepEqual([result.image.channels, result.image.height, result.image.width], [3, 9, 11], label);
     ok(result.image.data.every((v) => v >= 0 && v <= 1), label);
   }
