@@ -170,7 +170,10 @@ export function lineChart(spec: ChartSpec): string {
     parts.push(
       `<line x1="${x}" x2="${x}" y1="${top}" y2="${top + plotH}" stroke="${mark.color}" ` +
         `class="m"><title>${esc(mark.label)} at step ${mark.step}</title></line>`,
-      `<text x="${x}" y="${top + 9}" class="ml" fill="${mark.color}">${esc(mark.label)}</text>`,
+      // Near the right edge the label goes to the left of its line.
+      `<text x="${x}" y="${top + 9}" class="ml" fill="${mark.color}"${
+        px(mark.step) > width - right - 30 ? ' text-anchor="end"' : ""
+      }>${esc(mark.label)}</text>`,
     );
   }
   const legend = spec.series.map((s, i) =>

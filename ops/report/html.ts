@@ -94,8 +94,9 @@ function charts(record: RunRecord): string {
     ...(record.bestStep !== undefined
       ? [{ step: record.bestStep, label: "best", color: "#2a8f3c" }]
       : []),
-    ...(record.stopStep !== undefined
-      ? [{ step: record.wmvArgmin ?? record.stopStep, label: "ES", color: "#c0392b" }]
+    // ES-WMV returns the output at its variance minimum, stopped early or not.
+    ...(record.wmvArgmin !== undefined && record.wmvArgmin >= 0
+      ? [{ step: record.wmvArgmin, label: "ES", color: "#c0392b" }]
       : []),
     ...record.events.filter((e) => e.kind !== "retry").slice(0, 20).map((e) => ({
       step: e.step,
@@ -149,10 +150,11 @@ function metricsList(entry: ReportEntry, record: RunRecord | undefined): string 
   const gain = psnrGain(entry);
   if (gain !== undefined) rows.push(["gain", `${gain >= 0 ? "+" : ""}${num(gain)} dB`]);
   if (record?.bestStep !== undefined) rows.push(["best step", String(record.bestStep)]);
-  if (record?.stopStep !== undefined) {
+  if (record?.wmvArgmin !== undefined && record.wmvArgmin >= 0) {
     rows.push([
-      "early stop",
-      `step ${record.stopStep} (output of step ${record.wmvArgmin ?? "?"})`,
+      "early stopping",
+      `output of step ${record.wmvArgmin}` +
+      (record.stopStep !== undefined ? `, stopped at ${record.stopStep}` : ", ran to the end"),
     ]);
   }
   if (typeof info.iterations === "number") rows.push(["steps", String(info.iterations)]);
@@ -216,9 +218,9 @@ export function renderReport(data: ReportData): string {
       gain === undefined ? "" : gain >= 0 ? "up" : "down"
     }">${gain === undefined ? "–" : `${gain >= 0 ? "+" : ""}${num(gain)}`}</td><td>${
       num(r?.bestPsnr)
-    }</td><td>${r?.bestStep ?? "–"}</td><td>${r?.stopStep ?? "–"}</td><td>${
-      r?.steps ?? entry.info.iterations ?? "–"
-    }</td></tr>`;
+    }</td><td>${r?.bestStep ?? "–"}</td><td>${
+      r?.wmvArgmin !== undefined && r.wmvArgmin >= 0 ? r.wmvArgmin : "–"
+    }</td><td>${r?.steps ?? entry.info.iterations ?? "–"}</td></tr>`;
   });
   const recipe = data.recipe === undefined
     ? ""
@@ -264,7 +266,7 @@ ${CHART_CSS}
 <p class="meta">${settings.map(([k, v]) => `${esc(k)}: <b>${esc(v)}</b>`).join(" · ")}</p>
 ${recipe}
 <h2>Summary <small class="meta">(sorted by PSNR gain)</small></h2>
-<div class="table-wrap"><table class="summary"><thead><tr><th>input</th><th>observed dB</th><th>restored dB</th><th>gain</th><th>best dB</th><th>best step</th><th>ES step</th><th>steps</th></tr></thead>
+<div class="table-wrap"><table class="summary"><thead><tr><th>input</th><th>observed dB</th><th>restored dB</th><th>gain</th><th>best dB</th><th>best step</th><th>ES chose</th><th>steps</th></tr></thead>
 <tbody>${summaryRows.join("\n")}</tbody></table></div>
 ${
     failed.length
