@@ -215,7 +215,7 @@ Deno.test("the progress line shows counts, rate and ETA", () => {
     line,
     /^\[3\/5\] 1 done · 1 failed · 1 skipped · 0\.50 img\/s · ETA 4s · c fit 100\/3000/,
   );
-  assert.match(line, /loss 0\.0123 25\.0 steps\/s$/);
+  assert.match(line, /loss 0\.0123 ▄ 25\.0 steps\/s$/); // ▄: the sparkline of one check
   assert.equal(formatDuration(185), "3m05s");
   assert.equal(formatDuration(3720), "1h02m");
 });
