@@ -60,8 +60,8 @@ Deno.test({
       await until(page, `document.body.dataset.ready === "true"`);
       ok(await read<boolean>(page, `!document.getElementById("token-dialog").open`));
 
-      const file = await cardFile(server.dir, "card", 64);
-      await submit(page, file, 400);
+      const file = await cardFile(server.dir, "card", 48);
+      await submit(page, file, 300);
       await until(page, `!document.getElementById("job-panel").hidden`);
       // The preview refreshes and the curve gains points while the fit runs.
       await until(page, `document.getElementById("preview").src.startsWith("data:image/png")`);
@@ -78,20 +78,20 @@ Deno.test({
         `Number(document.getElementById("chart-psnr").dataset.points) > ${firstPoints}`,
       );
       ok(
-        /step \d+\/400/.test(
+        /step \d+\/300/.test(
           await read<string>(page, `document.getElementById("job-line").textContent`),
         ),
       );
       await screenshot(page, "page-running");
 
       // The result: before/after at full resolution, metrics, download.
-      await until(page, `!document.getElementById("result").hidden`, 60_000);
+      await until(page, `!document.getElementById("result").hidden`, 120_000);
       const sizes = await read<number[]>(
         page,
         `["after", "before"].map((id) => document.getElementById(id).naturalWidth)`,
       );
-      equal(sizes[0], 64, "the restored image at full size");
-      equal(sizes[1], 64, "the observed image");
+      equal(sizes[0], 48, "the restored image at full size");
+      equal(sizes[1], 48, "the observed image");
       const metrics = await read<string>(page, `document.getElementById("metrics").textContent`);
       ok(metrics.includes("psnr") && metrics.includes("gain"), metrics);
       const download = await read<{ name: string; bytes: number[] }>(
