@@ -36,13 +36,7 @@ import type { Network } from "../models/graph.ts";
 import type { StepScalars } from "../engine/backend.ts";
 import { compose, identity, mask as maskOperator } from "./operators.ts";
 import type { ResolvedFit } from "./options.ts";
-import {
-  cropData,
-  isPadded,
-  paddedMask,
-  reflectPad,
-  scalePadding,
-} from "./pad.ts";
+import { cropData, isPadded, paddedMask, reflectPad, scalePadding } from "./pad.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
 import { trainWithRetries } from "./train_loop.ts";
 import { fitPadding } from "./geometry.ts";
