@@ -17,7 +17,7 @@ Deno.test("the page and its assets are served by dipline, with no token needed",
         ["/page/uplot.js", "text/javascript"],
         ["/page/uplot.css", "text/css"],
         ["/page/tasks.json", "application/json"],
-      ]
+      ] as const
     ) {
       const response = await fetch(`${server.url}${path}`);
       const body = await response.text();
