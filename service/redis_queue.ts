@@ -100,6 +100,12 @@ export interface RedisQueueOptions {
   readonly maxStalls?: number;
   /** How this process names itself in `job-running` events; default `host:pid`. */
   readonly workerName?: string;
+  /**
+   * Follow every event of the queue (default true): what a server and `run --queue` need for
+   * {@link RedisQueue.subscribe}. A worker passes false and hears only cancel requests, so N
+   * hosts do not each parse every event of every other host.
+   */
+  readonly liveEvents?: boolean;
 }
 
 /** A running worker loop, which can also drain. */
@@ -114,6 +120,7 @@ export interface RedisWorker extends Worker {
    * no stalled check either (BullMQ's), so pause only a worker that runs no job.
    */
   pause(): Promise<void>;
+  /** Takes jobs again after {@link pause}. */
   resume(): void;
   /** Changes how many jobs it runs at once (at least 1). */
   setConcurrency(concurrency: number): void;
@@ -121,27 +128,35 @@ export interface RedisWorker extends Worker {
 
 /** A batch of jobs added together (`dipline run --queue`): its size and how many ended how. */
 export interface BatchView {
+  /** The batch's id (`dipline run --queue` prints it). */
   readonly id: string;
+  /** Jobs in the batch. */
   readonly total: number;
+  /** Jobs that ended so, by now. */
   readonly succeeded: number;
   readonly failed: number;
   readonly canceled: number;
+  /** When it was enqueued, ms since the epoch. */
   readonly createdAt: number;
   /** What the batch was made from (recipe, input, output folder). */
   readonly info: Readonly<Record<string, unknown>>;
+  /** Its jobs, in the order they were enqueued. */
   readonly jobIds: readonly string[];
 }
 
 /** A job scheduler (`dipline schedule`): BullMQ makes one job per tick, whatever the workers. */
 export interface ScheduleEntry<D> {
+  /** The scheduler's id: the schedule's name. */
   readonly name: string;
   /** Cron pattern, when it has one. */
   readonly pattern?: string;
   /** Milliseconds between runs, when it has no pattern. */
   readonly every?: number;
+  /** Time zone of the pattern. */
   readonly tz?: string;
   /** The next run, ms since the epoch. */
   readonly next?: number;
+  /** The data of each tick's job. */
   readonly data: D;
 }
 
@@ -255,7 +270,9 @@ export class RedisQueue<D = unknown, R = unknown> implements Queue<D, R> {
       await Promise.race([
         Promise.all([
           redis.ping(),
-          subscriber.subscribe(queue.#prefix + "live", queue.#prefix + "control"),
+          options.liveEvents === false
+            ? subscriber.subscribe(queue.#prefix + "control")
+            : subscriber.subscribe(queue.#prefix + "live", queue.#prefix + "control"),
         ]),
         new Promise((_, reject) => {
           timer = setTimeout(

@@ -24,13 +24,17 @@ import { RetryLater } from "./retry_later.ts";
 
 /** How to run (not what): the run's choices, or the worker's when absent. */
 export interface RunJobOptions {
+  /** Training engine. */
   readonly engine?: "webgpu" | "cpu" | "reference" | "auto";
+  /** Cpu engine worker threads. */
   readonly threads?: number;
+  /** Fits trained at once by average(). */
   readonly batch?: number;
 }
 
 /** What a run job holds (all JSON). */
 export interface RunJobData {
+  /** Tells run jobs from the service's jobs. */
   readonly kind: "run";
   /** The recipe's JSON document. */
   readonly recipe: unknown;

@@ -45,10 +45,13 @@ export interface StartWorkerOptions {
   readonly concurrency?: number;
   /** Engine and threads for jobs that do not choose (a job's own choice wins). */
   readonly engine?: RunJobOptions["engine"];
+  /** Cpu engine worker threads for jobs that do not choose. */
   readonly threads?: number;
   /** A worker silent this long counts as dead (default 30 s). */
   readonly stallTimeoutMs?: number;
+  /** Reads the jobs' recipes. */
   readonly codec: RecipeCodec;
+  /** Largest image in pixels; default 40,000,000. */
   readonly maxPixels?: number;
   /**
    * Load testing without GPUs: run jobs sleep this many ms per million pixels instead of
@@ -140,6 +143,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       name: queue,
       stallTimeoutMs: options.stallTimeoutMs,
       workerName: name,
+      liveEvents: false,
     });
   const jobs = await open<JobData, JobProgress>(QUEUE_NAMES.jobs);
   let runs: RedisQueue<RunJobData, RunJobResult>;

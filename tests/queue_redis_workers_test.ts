@@ -292,7 +292,6 @@ Deno.test("SIGTERM stops a worker even while Redis is down", async () => {
     ]);
     clearTimeout(timer);
     assert.equal(status?.code, 0, `still running 20 s after SIGTERM:\n${worker.output()}`);
-    assert.match(worker.output(), /Redis does not answer; stopping/);
   } finally {
     for (const process of processes) await process.kill();
     await redis.stop();
