@@ -90,6 +90,7 @@ Example:
       maxUploadBytes: Math.round(uploadMb * 1024 * 1024),
       maxPixels,
       queue: extra.queue,
+      webhooks: extra.webhooks,
     }).catch(async (error) => {
       await extra.close();
       throw error;

@@ -12,6 +12,7 @@ import { defaultCodec } from "../service/recipes.ts";
 import { RedisQueue } from "../service/redis_queue.ts";
 import { runJobProcessor } from "../service/run_jobs.ts";
 import { startEmbeddedScheduler } from "../service/schedules_sqlite.ts";
+import type { WebhookData } from "../service/webhooks.ts";
 import { QUEUE_NAMES } from "../service/worker.ts";
 import type { Command } from "./common.ts";
 import { queueFlag } from "./queue_common.ts";
@@ -19,6 +20,7 @@ import { queueFlag } from "./queue_common.ts";
 /** The queue for `startServer` (none: the embedded one) and what to close after the server. */
 export interface ServeQueue {
   readonly queue?: Queue<JobData, JobProgress>;
+  readonly webhooks?: Queue<WebhookData, { status: number }>;
   /** Appended to the "listening" line. */
   readonly describe: string;
   close(): Promise<void>;
@@ -45,15 +47,25 @@ export async function openServeQueue(
     url: url.href,
     name: QUEUE_NAMES.jobs,
   });
+  let webhooks;
   try {
     await bindDataFolder(queue.redis, dataDir, "serve", url.shown);
+    webhooks = await RedisQueue.open<WebhookData, { status: number }>({
+      url: url.href,
+      name: "webhooks",
+      liveEvents: false,
+    });
   } catch (error) {
     await queue.close();
     throw error;
   }
   return {
     queue,
+    webhooks,
     describe: `; queue ${url.shown}: jobs run on \`dipline worker\` hosts`,
-    close: () => queue.close(),
+    close: async () => {
+      await queue.close();
+      await webhooks.close();
+    },
   };
 }

@@ -55,6 +55,11 @@ export interface ServeOptions {
    * host runs the jobs. Closed with the server.
    */
   readonly queue?: Queue<JobData, JobProgress>;
+  /**
+   * The webhook deliveries' queue beside `queue` (on Redis too, so that no SQLite file has to
+   * live on the shared filesystem); default `<data>/queue.db`. Closed with the server.
+   */
+  readonly webhooks?: Queue<WebhookData, { status: number }>;
 }
 
 /** A running server. */
@@ -108,7 +113,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const dbPath = join(dataDir, "queue.db");
   const queue = options.queue ?? SqliteQueue.open<JobData, JobProgress>(dbPath, "jobs");
-  const webhooks = SqliteQueue.open<WebhookData, { status: number }>(dbPath, "webhooks");
+  const webhooks = options.webhooks ??
+    SqliteQueue.open<WebhookData, { status: number }>(dbPath, "webhooks");
   const workers: Worker[] = [];
   const stopWebhooks = queue.subscribe((event) => {
     if (!FINAL_EVENTS.has(event.type) || event.type === "job-removed") return;
