@@ -298,3 +298,32 @@ Deno.test("SIGTERM stops a worker even while Redis is down", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cancel through the server stops a fit running on a worker process", async () => {
+  const redis = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "dipline-cancel-" });
+  const data = join(dir, "data");
+  const root = join(data, "photos");
+  await writeCards(root, ["a"]);
+  const deadline = AbortSignal.timeout(60_000);
+  const processes: CliProcess[] = [];
+  const observer = await observe<JobData, JobProgress>(redis.url, "jobs");
+  try {
+    const server = await spawnServer(redis.url, data, root);
+    processes.push(server.process);
+    processes.push(await spawnWorker(redis.url, data, ["--root", root]));
+    const client = new DiplineClient(server.url);
+    const job = await client.submit({ recipe: fitRecipe(5000), paths: ["a.png"] });
+    await observer.next((e) => e.jobId === job.id && e.type === "fit", deadline);
+    await client.cancel(job.id);
+    const ended = await client.wait(job.id, deadline);
+    assert.equal(ended.status, "canceled");
+    const outputs = await listFiles(join(data, "jobs", job.id)).catch(() => []);
+    assert.deepEqual(outputs.filter((name) => name.endsWith(".png")), [], "nothing written");
+  } finally {
+    await observer.queue.close();
+    for (const process of processes) await process.kill();
+    await redis.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
