@@ -44,7 +44,7 @@ export function explainFit(fit: ResolvedFit, context: ExplainContext = {}): stri
     `preset ${fit.preset} (task ${fit.task}: ${task.summary})`,
     `network: ${fit.arch}, ${widths(fit)}; ${grouped(countParams(network))} parameters ` +
     `(${channels === 1 ? "gray" : "RGB"})`,
-    `fit: z ${fit.input}${fit.input === "noise" ? ` ${fit.inputDepth}` : ""}, input noise ` +
+    `fit: z ${fit.input}${fit.input === "noise" ? ` ${network.inputChannels}` : ""}, input noise ` +
     `${+fit.regNoise.toFixed(4)}, lr ${fit.lr}, ${fit.iterations} steps` +
     `${fit.ema > 0 ? `, EMA ${fit.ema}` : ""}${fit.backtracking ? ", backtracking" : ""}` +
     `${fit.earlyStop ? `, ${describeEarlyStop(fit.earlyStop)}` : ""}` +
