@@ -37,7 +37,7 @@ export class TrainerPool {
     options: { engine: EngineName; threads?: number },
     create: (plan: Plan, options: { engine: EngineName; threads?: number }) => Promise<Trainer>,
   ): Promise<Trainer> {
-    const key = `${options.engine}|${options.threads ?? ""}|${JSON.stringify(plan)}`;
+    const key = `${options.engine}|${options.threads ?? ""}|${planKey(plan)}`;
     const index = this.#idle.findIndex((entry) => entry.key === key);
     let trainer: Trainer;
     if (index >= 0) {
@@ -71,4 +71,19 @@ export class TrainerPool {
     this.#closed = true;
     for (const { trainer } of this.#idle.splice(0)) trainer.dispose();
   }
+}
+
+/**
+ * A key that is equal for equal plans: the plan's JSON with every typed array (given weights,
+ * Lanczos taps) replaced by its length and an FNV-1a hash of its bytes, so a plan that carries
+ * 2 M weights keys in milliseconds instead of serialising them as text.
+ */
+export function planKey(plan: Plan): string {
+  return JSON.stringify(plan, (_key, value) => {
+    if (!ArrayBuffer.isView(value)) return value;
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+    return `${value.constructor.name}:${bytes.length}:${(hash >>> 0).toString(16)}`;
+  });
 }

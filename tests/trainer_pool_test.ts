@@ -72,3 +72,13 @@ Deno.test("TrainerPool frees what it keeps beyond its capacity and after dispose
   pool.release(t2);
   deepEqual(disposed, ["t0", "t1", "t2"]);
 });
+
+Deno.test("planKey() tells plans apart by the contents of their weights, not only their size", async () => {
+  const { planKey } = await import("../engine/trainer_pool.ts");
+  const base = { batch: 1, params: [{ values: new Float32Array([1, 2, 3]) }] } as never;
+  const same = { batch: 1, params: [{ values: new Float32Array([1, 2, 3]) }] } as never;
+  const other = { batch: 1, params: [{ values: new Float32Array([1, 2, 4]) }] } as never;
+  equal(planKey(base), planKey(same));
+  ok(planKey(base) !== planKey(other));
+  ok(planKey(base).length < 200);
+});
