@@ -30,3 +30,6 @@ export * from "./queue.ts";
 export { defaultCodec, type RecipeCodec } from "./recipes.ts";
 export { type RunningServer, type ServeOptions, startServer } from "./server.ts";
 export { SqliteQueue } from "./sqlite_queue.ts";
+export { RedisQueue, type RedisQueueOptions, type RedisWorker } from "./redis_queue.ts";
+export { type RunningWorker, startWorker, type StartWorkerOptions } from "./worker.ts";
+export { DATA_MARKER } from "./data_folder.ts";
