@@ -131,7 +131,9 @@ Deno.test({
         page,
         `document.querySelector('#jobs li[data-status="running"] button.cancel, #jobs li[data-status="queued"] button.cancel')`,
       );
-      await page.click("#jobs li button.cancel");
+      // Clicked inside the page in one step: the list re-renders on every event, so a handle
+      // taken first can be detached by the time it is clicked.
+      await page.evaluate(`document.querySelector("#jobs li button.cancel").click()`);
       await until(page, `document.querySelector('#jobs li[data-status="canceled"]')`);
       await until(page, `document.getElementById("job-status").textContent === "canceled"`);
       equal(errors.join("\n"), "", "no script errors");
