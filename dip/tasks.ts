@@ -277,7 +277,6 @@ export function taskSpec(name: TaskName): TaskSpec {
   return TASKS[name];
 }
 
-
 /** The network of a preset, from models/'s notebook networks. */
 function net(spec: NetworkSpec): Pick<FitSettings, "arch" | "net"> {
   return { arch: spec.arch, net: spec.options };
