@@ -302,6 +302,48 @@ export type Step =
     readonly argminOffset: number;
   };
 
+/** The kind of a {@link Step}: what each backend's kernel registry is keyed by. */
+export type StepKind = Step["kind"];
+
+/** The {@link Step} of kind `K`. */
+export type StepOf<K extends StepKind> = Extract<Step, { readonly kind: K }>;
+
+/**
+ * Every step kind of the plan format, in the order of {@link Step}'s union. Each backend
+ * (engine/reference.ts, engine/cpu/schedule.ts, engine/webgpu/kernels.ts) has a kernel for
+ * each; tests/layer_registry_test.ts checks it.
+ */
+export const STEP_KINDS = [
+  "conv",
+  "bn_act",
+  "act",
+  "pool",
+  "upsample",
+  "crop_copy",
+  "add",
+  "resample_down",
+  "conv_bwd_data",
+  "conv_bwd_weight",
+  "bn_act_bwd",
+  "act_bwd",
+  "pool_bwd",
+  "upsample_bwd",
+  "crop_copy_bwd",
+  "copy_grad",
+  "resample_down_bwd",
+  "input_noise",
+  "mse_loss",
+  "adam",
+  "ema",
+  "psnr",
+  "wmv",
+] as const satisfies readonly StepKind[];
+
+// STEP_KINDS lists every kind: this fails to compile when a kind of Step is missing from it.
+const _everyStepKindListed: Record<StepKind, true> = Object.fromEntries(
+  STEP_KINDS.map((k) => [k, true]),
+) as Record<(typeof STEP_KINDS)[number], true>;
+
 /** The data term: what the network output goes through before it is compared with x0. */
 export type DataTerm =
   | { readonly kind: "identity" }

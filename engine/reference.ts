@@ -8,7 +8,16 @@
 import type { Activation } from "./plan.ts";
 import type { StepScalars, Trainer } from "./backend.ts";
 import { initParams } from "./init.ts";
-import { type Arena, gaussianAt, type ParamRef, type Plan, type Step, type View } from "./plan.ts";
+import {
+  type Arena,
+  gaussianAt,
+  type ParamRef,
+  type Plan,
+  type Step,
+  type StepKind,
+  type StepOf,
+  type View,
+} from "./plan.ts";
 
 /** One Float32Array per arena, sized as `plan.arenaSizes`. */
 export type Arenas = Record<Arena, Float32Array>;
@@ -538,131 +547,157 @@ function inputNoiseStep(
   }
 }
 
+/** A reference kernel: runs one step on the arenas, for every fit of the batch. */
+export type ReferenceKernel<S extends { readonly kind: string } = Step> = (
+  step: S,
+  arenas: Arenas,
+  ctx: StepContext,
+) => void;
+
+/** The reference backend's kernel registry: one kernel per step kind of engine/plan.ts. */
+export const REFERENCE_KERNELS: { readonly [K in StepKind]: ReferenceKernel<StepOf<K>> } = {
+  conv: (step, arenas, ctx) => conv(arenas, step, ctx),
+  bn_act: (step, arenas, ctx) => bnAct(arenas, step, ctx),
+  act: (step, arenas, ctx) => {
+    for (let b = 0; b < ctx.batch; b++) {
+      writeFit(
+        arenas,
+        step.y,
+        b,
+        readFit(arenas, step.x, b).map((v) => activate(step.act, v)),
+      );
+    }
+  },
+  pool: (step, arenas, ctx) => pool(arenas, step, ctx),
+  upsample: (step, arenas, ctx) =>
+    separableForward(
+      arenas,
+      step.x,
+      step.y,
+      upTaps(step.x.h, step.mode),
+      upTaps(step.x.w, step.mode),
+      ctx,
+    ),
+  crop_copy: (step, arenas, ctx) =>
+    separableForward(
+      arenas,
+      step.x,
+      step.y,
+      cropTaps(step.x.h, step.y.h),
+      cropTaps(step.x.w, step.y.w),
+      ctx,
+    ),
+  add: (step, arenas, ctx) => {
+    for (let b = 0; b < ctx.batch; b++) {
+      const a = readFit(arenas, step.a, b);
+      const c = readFit(arenas, step.b, b);
+      writeFit(arenas, step.y, b, a.map((v, i) => v + c[i]!));
+    }
+  },
+  resample_down: (step, arenas, ctx) =>
+    separableForward(
+      arenas,
+      step.x,
+      step.y,
+      resampleTaps(step.x.h, step.y.h, step),
+      resampleTaps(step.x.w, step.y.w, step),
+      ctx,
+    ),
+  conv_bwd_data: (step, arenas, ctx) => convBwdData(arenas, step, ctx),
+  conv_bwd_weight: (step, arenas, ctx) => convBwdWeight(arenas, step, ctx),
+  bn_act_bwd: (step, arenas, ctx) => bnActBwd(arenas, step, ctx),
+  act_bwd: (step, arenas, ctx) => {
+    for (let b = 0; b < ctx.batch; b++) {
+      const x = readFit(arenas, step.x, b);
+      const dy = readFit(arenas, step.dy, b);
+      writeFit(
+        arenas,
+        step.dx,
+        b,
+        dy.map((g, i) => g * activateGrad(step.act, x[i]!)),
+        step.accumulate,
+      );
+    }
+  },
+  pool_bwd: (step, arenas, ctx) => poolBwd(arenas, step, ctx),
+  upsample_bwd: (step, arenas, ctx) =>
+    separableBackward(
+      arenas,
+      step.dy,
+      step.dx,
+      upTaps(step.dx.h, step.mode),
+      upTaps(step.dx.w, step.mode),
+      step.accumulate,
+      ctx,
+    ),
+  crop_copy_bwd: (step, arenas, ctx) =>
+    separableBackward(
+      arenas,
+      step.dy,
+      step.dx,
+      cropTaps(step.dx.h, step.dy.h),
+      cropTaps(step.dx.w, step.dy.w),
+      step.accumulate,
+      ctx,
+    ),
+  copy_grad: (step, arenas, ctx) => {
+    for (let b = 0; b < ctx.batch; b++) {
+      writeFit(arenas, step.dx, b, readFit(arenas, step.dy, b), step.accumulate);
+    }
+  },
+  resample_down_bwd: (step, arenas, ctx) =>
+    separableBackward(
+      arenas,
+      step.dy,
+      step.dx,
+      resampleTaps(step.dx.h, step.dy.h, step),
+      resampleTaps(step.dx.w, step.dy.w, step),
+      step.accumulate,
+      ctx,
+    ),
+  input_noise: (step, arenas, ctx) => inputNoiseStep(arenas, step, ctx),
+  mse_loss: (step, arenas, ctx) => mseLoss(arenas, step, ctx),
+  adam: (step, arenas, ctx) => adam(arenas, step, ctx),
+  ema: (step, arenas, ctx) => ema(arenas, step, ctx),
+  psnr: (step, arenas, ctx) => psnr(arenas, step, ctx),
+  wmv: (step, arenas, ctx) => wmv(arenas, step, ctx),
+};
+
+/** Kernels of step kinds registered at run time (a layer kind's own steps, in tests). */
+const extraKernels = new Map<string, ReferenceKernel<{ readonly kind: string }>>();
+
+/**
+ * Registers the reference kernel of a step kind that engine/plan.ts does not list (a layer
+ * kind registered at run time, engine/layers/registry.ts). A built-in kind cannot be replaced.
+ */
+export function registerReferenceKernel<S extends { readonly kind: string }>(
+  kind: S["kind"],
+  kernel: ReferenceKernel<S>,
+): void {
+  if (hasReferenceKernel(kind)) {
+    throw new RangeError(`reference: expected a new step kind but ${kind} has a kernel`);
+  }
+  extraKernels.set(kind, kernel as ReferenceKernel<{ readonly kind: string }>);
+}
+
+/** Whether the reference backend has a kernel for the step kind `kind`. */
+export function hasReferenceKernel(kind: string): boolean {
+  return Object.hasOwn(REFERENCE_KERNELS, kind) || extraKernels.has(kind);
+}
+
 /**
  * Executes one step of a plan on the arenas, for every fit of the batch. Backend tests call
  * it to compute a single step's expected result.
  */
 export function runStep(step: Step, arenas: Arenas, ctx: StepContext): void {
-  switch (step.kind) {
-    case "conv":
-      return conv(arenas, step, ctx);
-    case "bn_act":
-      return bnAct(arenas, step, ctx);
-    case "act":
-      for (let b = 0; b < ctx.batch; b++) {
-        writeFit(
-          arenas,
-          step.y,
-          b,
-          readFit(arenas, step.x, b).map((v) => activate(step.act, v)),
-        );
-      }
-      return;
-    case "pool":
-      return pool(arenas, step, ctx);
-    case "upsample":
-      return separableForward(
-        arenas,
-        step.x,
-        step.y,
-        upTaps(step.x.h, step.mode),
-        upTaps(step.x.w, step.mode),
-        ctx,
-      );
-    case "crop_copy":
-      return separableForward(
-        arenas,
-        step.x,
-        step.y,
-        cropTaps(step.x.h, step.y.h),
-        cropTaps(step.x.w, step.y.w),
-        ctx,
-      );
-    case "add":
-      for (let b = 0; b < ctx.batch; b++) {
-        const a = readFit(arenas, step.a, b);
-        const c = readFit(arenas, step.b, b);
-        writeFit(arenas, step.y, b, a.map((v, i) => v + c[i]!));
-      }
-      return;
-    case "resample_down":
-      return separableForward(
-        arenas,
-        step.x,
-        step.y,
-        resampleTaps(step.x.h, step.y.h, step),
-        resampleTaps(step.x.w, step.y.w, step),
-        ctx,
-      );
-    case "conv_bwd_data":
-      return convBwdData(arenas, step, ctx);
-    case "conv_bwd_weight":
-      return convBwdWeight(arenas, step, ctx);
-    case "bn_act_bwd":
-      return bnActBwd(arenas, step, ctx);
-    case "act_bwd":
-      for (let b = 0; b < ctx.batch; b++) {
-        const x = readFit(arenas, step.x, b);
-        const dy = readFit(arenas, step.dy, b);
-        writeFit(
-          arenas,
-          step.dx,
-          b,
-          dy.map((g, i) => g * activateGrad(step.act, x[i]!)),
-          step.accumulate,
-        );
-      }
-      return;
-    case "pool_bwd":
-      return poolBwd(arenas, step, ctx);
-    case "upsample_bwd":
-      return separableBackward(
-        arenas,
-        step.dy,
-        step.dx,
-        upTaps(step.dx.h, step.mode),
-        upTaps(step.dx.w, step.mode),
-        step.accumulate,
-        ctx,
-      );
-    case "crop_copy_bwd":
-      return separableBackward(
-        arenas,
-        step.dy,
-        step.dx,
-        cropTaps(step.dx.h, step.dy.h),
-        cropTaps(step.dx.w, step.dy.w),
-        step.accumulate,
-        ctx,
-      );
-    case "copy_grad":
-      for (let b = 0; b < ctx.batch; b++) {
-        writeFit(arenas, step.dx, b, readFit(arenas, step.dy, b), step.accumulate);
-      }
-      return;
-    case "resample_down_bwd":
-      return separableBackward(
-        arenas,
-        step.dy,
-        step.dx,
-        resampleTaps(step.dx.h, step.dy.h, step),
-        resampleTaps(step.dx.w, step.dy.w, step),
-        step.accumulate,
-        ctx,
-      );
-    case "input_noise":
-      return inputNoiseStep(arenas, step, ctx);
-    case "mse_loss":
-      return mseLoss(arenas, step, ctx);
-    case "adam":
-      return adam(arenas, step, ctx);
-    case "ema":
-      return ema(arenas, step, ctx);
-    case "psnr":
-      return psnr(arenas, step, ctx);
-    case "wmv":
-      return wmv(arenas, step, ctx);
+  const kernels = REFERENCE_KERNELS as Readonly<Record<string, ReferenceKernel | undefined>>;
+  const kernel = Object.hasOwn(kernels, step.kind)
+    ? kernels[step.kind]
+    : extraKernels.get(step.kind);
+  if (kernel === undefined) {
+    throw new RangeError(`reference: expected a step kind with a kernel but received ${step.kind}`);
   }
+  kernel(step, arenas, ctx);
 }
 
 /** Reads fit-major dense data out of a view (batch × c × h × w). */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Activation } from "../plan.ts";
-import type { Plan, StatsRef, Step, View } from "../plan.ts";
+import type { Plan, StatsRef, Step, StepKind, StepOf, View } from "../plan.ts";
 import { type MemoryLayout, planSteps, type WinogradPolicy, winogradTile } from "./memory.ts";
 
 /** The kernel exports of kernels.wasm (all arguments are numbers: byte addresses, sizes). */
@@ -70,6 +70,24 @@ export function scheduleSteps(
     c: { k: number; stride: number; pad: keyof typeof PAD_CODES; padding?: number },
   ) => [c.k, c.stride, PAD_CODES[c.pad], c.padding ?? (c.k - 1) >> 1] as const;
 
+  const context: CpuScheduleContext = {
+    plan,
+    layout,
+    k,
+    all,
+    batch,
+    pbs,
+    addr,
+    param,
+    grad,
+    scalar,
+    stats,
+    scratch,
+    numel,
+    tensor,
+    convGeometry,
+  };
+
   /**
    * A 3×3 stride-1 padding-1 conv step on the Winograd kernels (h × w in and out): `wino_*`
    * (F(2×2, 3×3)) or `wino4_*` (F(4×4, 3×3)), which take the same arguments.
@@ -127,370 +145,16 @@ export function scheduleSteps(
   return steps.map((s): Launch => {
     const tile = winogradTile(s, policy);
     if (tile !== 0) return winogradLaunch(s, tile === 4 ? "wino4" : "wino");
-    switch (s.kind) {
-      case "conv": {
-        const f = kernel(k, "conv_fwd");
-        const a = [
-          ...tensor(s.x),
-          ...tensor(s.y),
-          param(s.weight.offset),
-          s.bias ? param(s.bias.offset) : 0,
-          pbs,
-          ...convGeometry(s),
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, scratch(tid), tid, nth);
-      }
-      case "conv_bwd_data": {
-        const f = kernel(k, "conv_bwd_data");
-        const a = [
-          ...tensor(s.dy),
-          ...tensor(s.dx),
-          param(s.weight.offset),
-          pbs,
-          ...convGeometry(s),
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, scratch(tid), tid, nth);
-      }
-      case "conv_bwd_weight": {
-        const f = kernel(k, "conv_bwd_weight");
-        const a = [
-          ...tensor(s.x),
-          ...tensor(s.dy),
-          grad(s.weight.offset),
-          s.bias ? grad(s.bias.offset) : 0,
-          pbs,
-          ...convGeometry(s),
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, scratch(tid), tid, nth);
-      }
-      case "bn_act": {
-        const f = kernel(k, "bn_act_fwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          s.x.c,
-          s.x.h * s.x.w,
-          param(s.gamma.offset),
-          param(s.beta.offset),
-          pbs,
-          stats(s.stats.offset),
-          s.stats.batchStride,
-          s.stats.channels,
-          ACT_CODES[s.act],
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "bn_act_bwd": {
-        const f = kernel(k, "bn_act_bwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.dy),
-          s.dy.batchStride,
-          addr(s.dx),
-          s.dx.batchStride,
-          s.x.c,
-          s.x.h * s.x.w,
-          param(s.gamma.offset),
-          param(s.beta.offset),
-          pbs,
-          stats(s.stats.offset),
-          s.stats.batchStride,
-          s.stats.channels,
-          ACT_CODES[s.act],
-          grad(s.gamma.offset),
-          grad(s.beta.offset),
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "act": {
-        const f = kernel(k, "act_fwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          s.x.c,
-          s.x.h * s.x.w,
-          ACT_CODES[s.act],
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "act_bwd": {
-        const f = kernel(k, "act_bwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          addr(s.dy),
-          s.dy.batchStride,
-          addr(s.dx),
-          s.dx.batchStride,
-          s.x.c,
-          s.x.h * s.x.w,
-          ACT_CODES[s.act],
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "pool": {
-        const f = kernel(k, "pool_fwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          s.x.c,
-          s.x.h,
-          s.x.w,
-          s.mode === "avg" ? 0 : 1,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "pool_bwd": {
-        const f = kernel(k, "pool_bwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.dy),
-          s.dy.batchStride,
-          addr(s.dx),
-          s.dx.batchStride,
-          s.x.c,
-          s.x.h,
-          s.x.w,
-          s.mode === "avg" ? 0 : 1,
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "upsample": {
-        const f = kernel(k, "upsample_fwd");
-        const a = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          s.x.c,
-          s.x.h,
-          s.x.w,
-          s.y.h,
-          s.y.w,
-          s.mode === "nearest" ? 0 : 1,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "upsample_bwd": {
-        const f = kernel(k, "upsample_bwd");
-        const a = [
-          addr(s.dy),
-          s.dy.batchStride,
-          addr(s.dx),
-          s.dx.batchStride,
-          s.dx.c,
-          s.dx.h,
-          s.dx.w,
-          s.dy.h,
-          s.dy.w,
-          s.mode === "nearest" ? 0 : 1,
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "crop_copy":
-      case "crop_copy_bwd": {
-        const f = kernel(k, "crop");
-        const big = s.kind === "crop_copy" ? s.x : s.dx;
-        const small = s.kind === "crop_copy" ? s.y : s.dy;
-        const a = [
-          addr(big),
-          big.batchStride,
-          addr(small),
-          small.batchStride,
-          big.c,
-          big.h,
-          big.w,
-          small.h,
-          small.w,
-          s.kind === "crop_copy" ? 0 : 1,
-          s.kind === "crop_copy_bwd" && s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "add": {
-        const f = kernel(k, "add_fwd");
-        const a = [
-          addr(s.a),
-          s.a.batchStride,
-          addr(s.b),
-          s.b.batchStride,
-          addr(s.y),
-          s.y.batchStride,
-          numel(s.y),
-          0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "copy_grad": {
-        const f = kernel(k, "add_fwd");
-        const a = [
-          addr(s.dy),
-          s.dy.batchStride,
-          0,
-          0,
-          addr(s.dx),
-          s.dx.batchStride,
-          numel(s.dx),
-          s.accumulate ? 1 : 0,
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "resample_down":
-      case "resample_down_bwd": {
-        const fwd = s.kind === "resample_down";
-        const f = kernel(k, fwd ? "resample_fwd" : "resample_bwd");
-        const taps = layout.taps[all.indexOf(s)];
-        if (taps === undefined) {
-          throw new Error(
-            "engine/cpu/schedule.ts: expected the resampling step to be part of the plan but it is not",
-          );
-        }
-        const big = fwd ? s.x : s.dx;
-        const small = fwd ? s.y : s.dy;
-        const head = [
-          addr(fwd ? s.x : s.dy),
-          (fwd ? s.x : s.dy).batchStride,
-          addr(fwd ? s.y : s.dx),
-          (fwd ? s.y : s.dx).batchStride,
-          big.c,
-          big.h,
-          big.w,
-          small.h,
-          small.w,
-          s.factor,
-          taps,
-          s.taps.length,
-          s.pad,
-        ];
-        const a = fwd ? [...head, batch] : [...head, s.accumulate ? 1 : 0, batch];
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "input_noise": {
-        const f = kernel(k, "input_noise");
-        const a = [
-          addr(s.z0),
-          s.z0.batchStride,
-          addr(s.z),
-          s.z.batchStride,
-          numel(s.z),
-          s.std,
-          layout.seeds,
-        ] as const;
-        return (tid, nth, step) => f(...a, step, batch, tid, nth);
-      }
-      case "mse_loss": {
-        const f = kernel(k, "mse_loss");
-        const a = [
-          addr(s.pred),
-          s.pred.batchStride,
-          addr(s.target),
-          s.target.batchStride,
-          s.mask ? addr(s.mask) : 0,
-          s.mask ? s.mask.batchStride : 0,
-          addr(s.dpred),
-          s.dpred.batchStride,
-          s.pred.c,
-          s.pred.h * s.pred.w,
-          scalar(s.lossOffset),
-          batch,
-        ] as const;
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "adam": {
-        const f = kernel(k, "adam");
-        const { arenas } = layout;
-        const { lr, beta1, beta2, eps, size } = s;
-        return (tid, nth, step) => {
-          // PyTorch Adam: bias corrections with t = step + 1.
-          const t = step + 1;
-          const stepSize = lr / (1 - beta1 ** t);
-          const invSqrtBc2 = 1 / Math.sqrt(1 - beta2 ** t);
-          f(
-            arenas.param,
-            arenas.grad,
-            arenas.adamM,
-            arenas.adamV,
-            size,
-            stepSize,
-            beta1,
-            beta2,
-            eps,
-            invSqrtBc2,
-            tid,
-            nth,
-          );
-        };
-      }
-      case "ema": {
-        const f = kernel(k, "ema");
-        const a = [addr(s.x), s.x.batchStride, addr(s.ema), s.ema.batchStride, numel(s.x), s.decay];
-        return (tid, nth, step) => f(...a, step === 0 ? 1 : 0, batch, tid, nth);
-      }
-      case "psnr": {
-        const f = kernel(k, "psnr");
-        const a = [
-          addr(s.a),
-          s.a.batchStride,
-          addr(s.b),
-          s.b.batchStride,
-          numel(s.a),
-          scalar(s.offset),
-          batch,
-        ];
-        return (tid, nth) => f(...a, tid, nth);
-      }
-      case "wmv": {
-        const f = kernel(k, "wmv");
-        const n = numel(s.x);
-        const head = [
-          addr(s.x),
-          s.x.batchStride,
-          addr(s.ring),
-          n,
-          s.ring.batchStride,
-          s.window,
-          addr(s.best),
-          s.best.batchStride,
-          n,
-        ];
-        const tail = [scalar(s.varOffset), scalar(s.minOffset), scalar(s.argminOffset), batch];
-        return (tid, nth, step) => f(...head, step, ...tail, tid, nth);
-      }
+    const entry = (CPU_KERNELS as Readonly<Record<string, CpuKernel | undefined>>)[s.kind];
+    if (entry === undefined || !Object.hasOwn(CPU_KERNELS, s.kind)) {
+      throw new RangeError(`engine/cpu: expected a step kind with a kernel but received ${s.kind}`);
     }
+    return entry.launch(s, context);
   });
 }
 
 /** A float range [start, end) of one arena. */
-interface Region {
+export interface Region {
   readonly arena: string;
   readonly start: number;
   readonly end: number;
@@ -521,84 +185,11 @@ function stepAccess(plan: Plan, s: Step): { reads: Region[]; writes: Region[] } 
     end: r.offset + (batch - 1) * r.batchStride + 2 * r.channels,
   });
   const acc = (on: boolean, x: View) => (on ? [v(x)] : []);
-  switch (s.kind) {
-    case "conv":
-      return {
-        reads: [v(s.x), p("param", s.weight), ...(s.bias ? [p("param", s.bias)] : [])],
-        writes: [v(s.y)],
-      };
-    case "bn_act":
-      return {
-        reads: [v(s.x), p("param", s.gamma), p("param", s.beta)],
-        writes: [v(s.y), stats(s.stats)],
-      };
-    case "act":
-    case "pool":
-    case "upsample":
-    case "crop_copy":
-    case "resample_down":
-      return { reads: [v(s.x)], writes: [v(s.y)] };
-    case "add":
-      return { reads: [v(s.a), v(s.b)], writes: [v(s.y)] };
-    case "conv_bwd_data":
-      return {
-        reads: [v(s.dy), p("param", s.weight), ...acc(s.accumulate, s.dx)],
-        writes: [v(s.dx)],
-      };
-    case "conv_bwd_weight":
-      return {
-        reads: [v(s.x), v(s.dy)],
-        writes: [p("grad", s.weight), ...(s.bias ? [p("grad", s.bias)] : [])],
-      };
-    case "bn_act_bwd":
-      return {
-        reads: [
-          v(s.x),
-          v(s.dy),
-          stats(s.stats),
-          p("param", s.gamma),
-          p("param", s.beta),
-          ...acc(s.accumulate, s.dx),
-        ],
-        writes: [v(s.dx), p("grad", s.gamma), p("grad", s.beta)],
-      };
-    case "act_bwd":
-      return { reads: [v(s.x), v(s.y), v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
-    case "pool_bwd":
-      return { reads: [v(s.x), v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
-    case "upsample_bwd":
-    case "crop_copy_bwd":
-    case "copy_grad":
-    case "resample_down_bwd":
-      return { reads: [v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
-    case "input_noise":
-      return { reads: [v(s.z0)], writes: [v(s.z)] };
-    case "mse_loss":
-      return {
-        reads: [v(s.pred), v(s.target), ...(s.mask ? [v(s.mask)] : [])],
-        writes: [v(s.dpred), scalars(s.lossOffset)],
-      };
-    case "adam":
-      return {
-        reads: [whole("grad")],
-        writes: [whole("param"), whole("adamM"), whole("adamV")],
-      };
-    case "ema":
-      return { reads: [v(s.x), v(s.ema)], writes: [v(s.ema)] };
-    case "psnr":
-      return { reads: [v(s.a), v(s.b)], writes: [scalars(s.offset)] };
-    case "wmv":
-      return {
-        reads: [v(s.x), v(s.ring), scalars(s.minOffset)],
-        writes: [
-          { arena: s.ring.arena, start: s.ring.offset, end: Infinity },
-          v(s.best),
-          scalars(s.varOffset),
-          scalars(s.minOffset),
-          scalars(s.argminOffset),
-        ],
-      };
+  const entry = (CPU_KERNELS as Readonly<Record<string, CpuKernel | undefined>>)[s.kind];
+  if (entry === undefined || !Object.hasOwn(CPU_KERNELS, s.kind)) {
+    throw new RangeError(`engine/cpu: expected a step kind with a kernel but received ${s.kind}`);
   }
+  return entry.access(s, { v, p, scalars, whole, stats, acc });
 }
 
 function overlaps(a: readonly Region[], b: readonly Region[]): boolean {
@@ -626,3 +217,584 @@ export function barriersBefore(plan: Plan, steps: readonly Step[]): boolean[] {
     return wait;
   });
 }
+
+/** What a cpu kernel's launch reads of its schedule: the plan, the layout, the kernel exports. */
+export interface CpuScheduleContext {
+  /** The plan being scheduled. */
+  readonly plan: Plan;
+  /** Where everything lives in the shared memory. */
+  readonly layout: MemoryLayout;
+  /** The kernel exports of kernels.wasm. */
+  readonly k: Kernels;
+  /** Every step of the plan, in order (a resampling step's taps are keyed by its index). */
+  readonly all: readonly Step[];
+  /** Fits in the plan. */
+  readonly batch: number;
+  /** Floats of one fit's parameters. */
+  readonly pbs: number;
+  /** Byte address of element (0, 0, 0, 0) of a view. */
+  readonly addr: (v: View) => number;
+  /** Byte address of fit 0's parameter at a float offset. */
+  readonly param: (offset: number) => number;
+  /** Byte address of fit 0's gradient at a float offset. */
+  readonly grad: (offset: number) => number;
+  /** Byte address of a scalar. */
+  readonly scalar: (offset: number) => number;
+  /** Byte address of saved statistics. */
+  readonly stats: (offset: number) => number;
+  /** Byte address of thread `tid`'s scratch. */
+  readonly scratch: (tid: number) => number;
+  /** Floats of one fit's tensor. */
+  readonly numel: (v: View) => number;
+  /** A tensor as the kernels take it: address, batch stride, C, H, W. */
+  readonly tensor: (v: View) => readonly [number, number, number, number, number];
+  /** A conv's geometry as the kernels take it: k, stride, pad code, padding. */
+  readonly convGeometry: (
+    c: { k: number; stride: number; pad: keyof typeof PAD_CODES; padding?: number },
+  ) => readonly [number, number, number, number];
+}
+
+/** The regions a cpu kernel's access rule is built from (each fit-strided range counted whole). */
+export interface CpuAccessContext {
+  /** A view, all fits. */
+  readonly v: (x: View) => Region;
+  /** A parameter tensor in `param` or `grad`, all fits. */
+  readonly p: (arena: string, ref: { offset: number; size: number }) => Region;
+  /** The `batch` scalars at an offset. */
+  readonly scalars: (offset: number) => Region;
+  /** A whole arena. */
+  readonly whole: (arena: string) => Region;
+  /** Saved statistics, all fits. */
+  readonly stats: (r: StatsRef) => Region;
+  /** The destination of an accumulating write, which is read too. */
+  readonly acc: (on: boolean, x: View) => Region[];
+}
+
+/**
+ * The cpu kernel of one step kind: its launch (the wasm export it calls, with every address
+ * resolved once) and what it reads and writes (for the barriers between kernels).
+ */
+export interface CpuKernel<S extends { readonly kind: string } = Step> {
+  /** The closure thread `tid` of `nth` runs for a step. */
+  readonly launch: (s: S, c: CpuScheduleContext) => Launch;
+  /** The regions the step reads and writes. */
+  readonly access: (s: S, r: CpuAccessContext) => { reads: Region[]; writes: Region[] };
+}
+
+/** The launch of a crop copy, forward or backward (one wasm kernel for both). */
+function cropLaunch(
+  s: StepOf<"crop_copy"> | StepOf<"crop_copy_bwd">,
+  c: CpuScheduleContext,
+): Launch {
+  const { k, batch, addr } = c;
+  const f = kernel(k, "crop");
+  const big = s.kind === "crop_copy" ? s.x : s.dx;
+  const small = s.kind === "crop_copy" ? s.y : s.dy;
+  const a = [
+    addr(big),
+    big.batchStride,
+    addr(small),
+    small.batchStride,
+    big.c,
+    big.h,
+    big.w,
+    small.h,
+    small.w,
+    s.kind === "crop_copy" ? 0 : 1,
+    s.kind === "crop_copy_bwd" && s.accumulate ? 1 : 0,
+    batch,
+  ] as const;
+  return (tid, nth) => f(...a, tid, nth);
+}
+
+/** The launch of a data-term resampling step, forward or backward (one wasm kernel each). */
+function resampleLaunch(
+  s: StepOf<"resample_down"> | StepOf<"resample_down_bwd">,
+  c: CpuScheduleContext,
+): Launch {
+  const { k, batch, addr, layout, all } = c;
+  const fwd = s.kind === "resample_down";
+  const f = kernel(k, fwd ? "resample_fwd" : "resample_bwd");
+  const taps = layout.taps[all.indexOf(s)];
+  if (taps === undefined) {
+    throw new Error(
+      "engine/cpu/schedule.ts: expected the resampling step to be part of the plan but it is not",
+    );
+  }
+  const big = fwd ? s.x : s.dx;
+  const small = fwd ? s.y : s.dy;
+  const head = [
+    addr(fwd ? s.x : s.dy),
+    (fwd ? s.x : s.dy).batchStride,
+    addr(fwd ? s.y : s.dx),
+    (fwd ? s.y : s.dx).batchStride,
+    big.c,
+    big.h,
+    big.w,
+    small.h,
+    small.w,
+    s.factor,
+    taps,
+    s.taps.length,
+    s.pad,
+  ];
+  const a = fwd ? [...head, batch] : [...head, s.accumulate ? 1 : 0, batch];
+  return (tid, nth) => f(...a, tid, nth);
+}
+
+/** The cpu backend's kernel registry: one entry per step kind of engine/plan.ts. */
+export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
+  conv: {
+    launch: (s, c) => {
+      const { k, batch, pbs, param, scratch, tensor, convGeometry } = c;
+      const f = kernel(k, "conv_fwd");
+      const a = [
+        ...tensor(s.x),
+        ...tensor(s.y),
+        param(s.weight.offset),
+        s.bias ? param(s.bias.offset) : 0,
+        pbs,
+        ...convGeometry(s),
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, scratch(tid), tid, nth);
+    },
+    access: (s, { v, p }) => ({
+      reads: [v(s.x), p("param", s.weight), ...(s.bias ? [p("param", s.bias)] : [])],
+      writes: [v(s.y)],
+    }),
+  },
+  bn_act: {
+    launch: (s, c) => {
+      const { k, batch, pbs, addr, param, stats } = c;
+      const f = kernel(k, "bn_act_fwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        s.x.c,
+        s.x.h * s.x.w,
+        param(s.gamma.offset),
+        param(s.beta.offset),
+        pbs,
+        stats(s.stats.offset),
+        s.stats.batchStride,
+        s.stats.channels,
+        ACT_CODES[s.act],
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, p, stats }) => ({
+      reads: [v(s.x), p("param", s.gamma), p("param", s.beta)],
+      writes: [v(s.y), stats(s.stats)],
+    }),
+  },
+  act: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "act_fwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        s.x.c,
+        s.x.h * s.x.w,
+        ACT_CODES[s.act],
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
+  },
+  pool: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "pool_fwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        s.x.c,
+        s.x.h,
+        s.x.w,
+        s.mode === "avg" ? 0 : 1,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
+  },
+  upsample: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "upsample_fwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        s.x.c,
+        s.x.h,
+        s.x.w,
+        s.y.h,
+        s.y.w,
+        s.mode === "nearest" ? 0 : 1,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
+  },
+  crop_copy: {
+    launch: cropLaunch,
+    access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
+  },
+  add: {
+    launch: (s, c) => {
+      const { k, batch, addr, numel } = c;
+      const f = kernel(k, "add_fwd");
+      const a = [
+        addr(s.a),
+        s.a.batchStride,
+        addr(s.b),
+        s.b.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        numel(s.y),
+        0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.a), v(s.b)], writes: [v(s.y)] }),
+  },
+  resample_down: {
+    launch: resampleLaunch,
+    access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
+  },
+  conv_bwd_data: {
+    launch: (s, c) => {
+      const { k, batch, pbs, param, scratch, tensor, convGeometry } = c;
+      const f = kernel(k, "conv_bwd_data");
+      const a = [
+        ...tensor(s.dy),
+        ...tensor(s.dx),
+        param(s.weight.offset),
+        pbs,
+        ...convGeometry(s),
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, scratch(tid), tid, nth);
+    },
+    access: (s, { v, p, acc }) => ({
+      reads: [v(s.dy), p("param", s.weight), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  conv_bwd_weight: {
+    launch: (s, c) => {
+      const { k, batch, pbs, grad, scratch, tensor, convGeometry } = c;
+      const f = kernel(k, "conv_bwd_weight");
+      const a = [
+        ...tensor(s.x),
+        ...tensor(s.dy),
+        grad(s.weight.offset),
+        s.bias ? grad(s.bias.offset) : 0,
+        pbs,
+        ...convGeometry(s),
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, scratch(tid), tid, nth);
+    },
+    access: (s, { v, p }) => ({
+      reads: [v(s.x), v(s.dy)],
+      writes: [p("grad", s.weight), ...(s.bias ? [p("grad", s.bias)] : [])],
+    }),
+  },
+  bn_act_bwd: {
+    launch: (s, c) => {
+      const { k, batch, pbs, addr, param, grad, stats } = c;
+      const f = kernel(k, "bn_act_bwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.dy),
+        s.dy.batchStride,
+        addr(s.dx),
+        s.dx.batchStride,
+        s.x.c,
+        s.x.h * s.x.w,
+        param(s.gamma.offset),
+        param(s.beta.offset),
+        pbs,
+        stats(s.stats.offset),
+        s.stats.batchStride,
+        s.stats.channels,
+        ACT_CODES[s.act],
+        grad(s.gamma.offset),
+        grad(s.beta.offset),
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, p, stats, acc }) => ({
+      reads: [
+        v(s.x),
+        v(s.dy),
+        stats(s.stats),
+        p("param", s.gamma),
+        p("param", s.beta),
+        ...acc(s.accumulate, s.dx),
+      ],
+      writes: [v(s.dx), p("grad", s.gamma), p("grad", s.beta)],
+    }),
+  },
+  act_bwd: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "act_bwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.y),
+        s.y.batchStride,
+        addr(s.dy),
+        s.dy.batchStride,
+        addr(s.dx),
+        s.dx.batchStride,
+        s.x.c,
+        s.x.h * s.x.w,
+        ACT_CODES[s.act],
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, acc }) => ({
+      reads: [v(s.x), v(s.y), v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  pool_bwd: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "pool_bwd");
+      const a = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.dy),
+        s.dy.batchStride,
+        addr(s.dx),
+        s.dx.batchStride,
+        s.x.c,
+        s.x.h,
+        s.x.w,
+        s.mode === "avg" ? 0 : 1,
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, acc }) => ({
+      reads: [v(s.x), v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  upsample_bwd: {
+    launch: (s, c) => {
+      const { k, batch, addr } = c;
+      const f = kernel(k, "upsample_bwd");
+      const a = [
+        addr(s.dy),
+        s.dy.batchStride,
+        addr(s.dx),
+        s.dx.batchStride,
+        s.dx.c,
+        s.dx.h,
+        s.dx.w,
+        s.dy.h,
+        s.dy.w,
+        s.mode === "nearest" ? 0 : 1,
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, acc }) => ({
+      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  crop_copy_bwd: {
+    launch: cropLaunch,
+    access: (s, { v, acc }) => ({
+      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  copy_grad: {
+    launch: (s, c) => {
+      const { k, batch, addr, numel } = c;
+      const f = kernel(k, "add_fwd");
+      const a = [
+        addr(s.dy),
+        s.dy.batchStride,
+        0,
+        0,
+        addr(s.dx),
+        s.dx.batchStride,
+        numel(s.dx),
+        s.accumulate ? 1 : 0,
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, acc }) => ({
+      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  resample_down_bwd: {
+    launch: resampleLaunch,
+    access: (s, { v, acc }) => ({
+      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
+      writes: [v(s.dx)],
+    }),
+  },
+  input_noise: {
+    launch: (s, c) => {
+      const { k, batch, addr, numel, layout } = c;
+      const f = kernel(k, "input_noise");
+      const a = [
+        addr(s.z0),
+        s.z0.batchStride,
+        addr(s.z),
+        s.z.batchStride,
+        numel(s.z),
+        s.std,
+        layout.seeds,
+      ] as const;
+      return (tid, nth, step) => f(...a, step, batch, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.z0)], writes: [v(s.z)] }),
+  },
+  mse_loss: {
+    launch: (s, c) => {
+      const { k, batch, addr, scalar } = c;
+      const f = kernel(k, "mse_loss");
+      const a = [
+        addr(s.pred),
+        s.pred.batchStride,
+        addr(s.target),
+        s.target.batchStride,
+        s.mask ? addr(s.mask) : 0,
+        s.mask ? s.mask.batchStride : 0,
+        addr(s.dpred),
+        s.dpred.batchStride,
+        s.pred.c,
+        s.pred.h * s.pred.w,
+        scalar(s.lossOffset),
+        batch,
+      ] as const;
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, scalars }) => ({
+      reads: [v(s.pred), v(s.target), ...(s.mask ? [v(s.mask)] : [])],
+      writes: [v(s.dpred), scalars(s.lossOffset)],
+    }),
+  },
+  adam: {
+    launch: (s, c) => {
+      const { k, layout } = c;
+      const f = kernel(k, "adam");
+      const { arenas } = layout;
+      const { lr, beta1, beta2, eps, size } = s;
+      return (tid, nth, step) => {
+        // PyTorch Adam: bias corrections with t = step + 1.
+        const t = step + 1;
+        const stepSize = lr / (1 - beta1 ** t);
+        const invSqrtBc2 = 1 / Math.sqrt(1 - beta2 ** t);
+        f(
+          arenas.param,
+          arenas.grad,
+          arenas.adamM,
+          arenas.adamV,
+          size,
+          stepSize,
+          beta1,
+          beta2,
+          eps,
+          invSqrtBc2,
+          tid,
+          nth,
+        );
+      };
+    },
+    access: (_s, { whole }) => ({
+      reads: [whole("grad")],
+      writes: [whole("param"), whole("adamM"), whole("adamV")],
+    }),
+  },
+  ema: {
+    launch: (s, c) => {
+      const { k, batch, addr, numel } = c;
+      const f = kernel(k, "ema");
+      const a = [addr(s.x), s.x.batchStride, addr(s.ema), s.ema.batchStride, numel(s.x), s.decay];
+      return (tid, nth, step) => f(...a, step === 0 ? 1 : 0, batch, tid, nth);
+    },
+    access: (s, { v }) => ({ reads: [v(s.x), v(s.ema)], writes: [v(s.ema)] }),
+  },
+  psnr: {
+    launch: (s, c) => {
+      const { k, batch, addr, scalar, numel } = c;
+      const f = kernel(k, "psnr");
+      const a = [
+        addr(s.a),
+        s.a.batchStride,
+        addr(s.b),
+        s.b.batchStride,
+        numel(s.a),
+        scalar(s.offset),
+        batch,
+      ];
+      return (tid, nth) => f(...a, tid, nth);
+    },
+    access: (s, { v, scalars }) => ({ reads: [v(s.a), v(s.b)], writes: [scalars(s.offset)] }),
+  },
+  wmv: {
+    launch: (s, c) => {
+      const { k, batch, addr, scalar, numel } = c;
+      const f = kernel(k, "wmv");
+      const n = numel(s.x);
+      const head = [
+        addr(s.x),
+        s.x.batchStride,
+        addr(s.ring),
+        n,
+        s.ring.batchStride,
+        s.window,
+        addr(s.best),
+        s.best.batchStride,
+        n,
+      ];
+      const tail = [scalar(s.varOffset), scalar(s.minOffset), scalar(s.argminOffset), batch];
+      return (tid, nth, step) => f(...head, step, ...tail, tid, nth);
+    },
+    access: (s, { v, scalars }) => ({
+      reads: [v(s.x), v(s.ring), scalars(s.minOffset)],
+      writes: [
+        { arena: s.ring.arena, start: s.ring.offset, end: Infinity },
+        v(s.best),
+        scalars(s.varOffset),
+        scalars(s.minOffset),
+        scalars(s.argminOffset),
+      ],
+    }),
+  },
+};

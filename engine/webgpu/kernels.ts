@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Plan, Step, View } from "../plan.ts";
+import type { Plan, Step, StepKind, StepOf, View } from "../plan.ts";
 import type { Activation } from "../plan.ts";
 import {
   activationFns,
@@ -1388,56 +1388,43 @@ fn main() { ${C}[0] = ${C}[0] + 1u; }`,
   );
 }
 
+/** A WGSL kernel of one step kind: the kernels that execute one plan step, in order. */
+export type WebgpuKernel<S extends Step = Step> = (plan: Plan, step: S, tuning: Tuning) => Kernel[];
+
+/** The webgpu backend's kernel registry: one entry per step kind of engine/plan.ts. */
+export const WEBGPU_KERNELS: { readonly [K in StepKind]: WebgpuKernel<StepOf<K>> } = {
+  conv: (plan, step, tuning) => [convForward(plan, step, tuning)],
+  bn_act: (plan, step, tuning) => bnAct(plan, step, tuning),
+  act: (plan, step) => [pointwiseAct(plan, step)],
+  pool: (plan, step) => [pool(plan, step)],
+  upsample: (plan, step) => [upsample(plan, step)],
+  crop_copy: (plan, step) => [cropCopy(plan, step)],
+  add: (plan, step) => [add(plan, step)],
+  resample_down: (plan, step) => [resampleDown(plan, step)],
+  conv_bwd_data: (plan, step, tuning) => convBwdData(plan, step, tuning),
+  conv_bwd_weight: (plan, step, tuning) => convBwdWeight(plan, step, tuning),
+  bn_act_bwd: (plan, step, tuning) => bnActBwd(plan, step, tuning),
+  act_bwd: (plan, step) => [pointwiseActBwd(plan, step)],
+  pool_bwd: (plan, step) => [poolBwd(plan, step)],
+  upsample_bwd: (plan, step) => [upsampleBwd(plan, step)],
+  crop_copy_bwd: (plan, step) => [cropCopyBwd(plan, step)],
+  copy_grad: (plan, step) => [copyGrad(plan, step)],
+  resample_down_bwd: (plan, step) => [resampleDownBwd(plan, step)],
+  input_noise: (plan, step) => [inputNoise(plan, step)],
+  mse_loss: (plan, step, tuning) => mseLoss(plan, step, tuning),
+  adam: (_plan, step) => [adam(step)],
+  ema: (plan, step) => [ema(plan, step)],
+  psnr: (plan, step, tuning) => [psnr(plan, step, tuning)],
+  wmv: (plan, step, tuning) => wmv(plan, step, tuning),
+};
+
 /** The kernels that execute one plan step, in order. */
 export function kernelsForStep(plan: Plan, step: Step, tuning: Tuning = SOFTWARE_TUNING): Kernel[] {
-  switch (step.kind) {
-    case "conv":
-      return [convForward(plan, step, tuning)];
-    case "bn_act":
-      return bnAct(plan, step, tuning);
-    case "act":
-      return [pointwiseAct(plan, step)];
-    case "pool":
-      return [pool(plan, step)];
-    case "upsample":
-      return [upsample(plan, step)];
-    case "crop_copy":
-      return [cropCopy(plan, step)];
-    case "add":
-      return [add(plan, step)];
-    case "resample_down":
-      return [resampleDown(plan, step)];
-    case "conv_bwd_data":
-      return convBwdData(plan, step, tuning);
-    case "conv_bwd_weight":
-      return convBwdWeight(plan, step, tuning);
-    case "bn_act_bwd":
-      return bnActBwd(plan, step, tuning);
-    case "act_bwd":
-      return [pointwiseActBwd(plan, step)];
-    case "pool_bwd":
-      return [poolBwd(plan, step)];
-    case "upsample_bwd":
-      return [upsampleBwd(plan, step)];
-    case "crop_copy_bwd":
-      return [cropCopyBwd(plan, step)];
-    case "copy_grad":
-      return [copyGrad(plan, step)];
-    case "resample_down_bwd":
-      return [resampleDownBwd(plan, step)];
-    case "input_noise":
-      return [inputNoise(plan, step)];
-    case "mse_loss":
-      return mseLoss(plan, step, tuning);
-    case "adam":
-      return [adam(step)];
-    case "ema":
-      return [ema(plan, step)];
-    case "psnr":
-      return [psnr(plan, step, tuning)];
-    case "wmv":
-      return wmv(plan, step, tuning);
+  const kernel = (WEBGPU_KERNELS as Readonly<Record<string, WebgpuKernel | undefined>>)[step.kind];
+  if (kernel === undefined || !Object.hasOwn(WEBGPU_KERNELS, step.kind)) {
+    throw new RangeError(`webgpu: expected a step kind with a kernel but received ${step.kind}`);
   }
+  return kernel(plan, step, tuning);
 }
 
 export type { Activation, Kernel, Plan, Step };
