@@ -90,7 +90,8 @@ const COMMAND_FLAGS = {
 
 function helpLine(spec: FlagSpec): string {
   const value = spec.kind === "boolean" ? "" : ` ${spec.meta.placeholder ?? "X"}`;
-  const left = `  --${spec.flag}${value}`;
+  // A boolean fit option has a --no- form: a default that is on can be turned off.
+  const left = `  --${spec.kind === "boolean" ? "[no-]" : ""}${spec.flag}${value}`;
   const description = spec.key === "engine"
     ? `${ENGINES.join(" | ")} (default auto: WebGPU on a hardware adapter, else cpu)`
     : spec.meta.description ?? "";
@@ -134,6 +135,10 @@ function optionsFromFlags(
 ): DipFitOptions {
   const options: Record<string, unknown> = { task, ...positional };
   for (const spec of specs) {
+    if (spec.kind === "boolean" && values[`no-${spec.flag}`] === true) {
+      options[spec.key] = false;
+      continue;
+    }
     const value = values[spec.flag];
     if (value === undefined || value === false) continue;
     if (spec.kind === "boolean") options[spec.key] = true;
@@ -196,8 +201,17 @@ export function fitProgressLine(): ((event: ProgressEvent) => void) | undefined 
   };
 }
 
+/** A shortcut command; `parse` turns its arguments into dipFit options without running. */
+export interface ShortcutCommand extends Command {
+  parse(args: string[]): {
+    options: DipFitOptions;
+    input: string;
+    values: Record<string, string | boolean | undefined>;
+  };
+}
+
 /** The shortcut command of task `name` (which must have a `shortcut`). */
-export function shortcutCommand(name: TaskName): Command {
+export function shortcutCommand(name: TaskName): ShortcutCommand {
   const task: TaskSpec = TASKS[name];
   const shortcut = task.shortcut!;
   // Positionals before the last one name files of the task's images (flash: the guide).
@@ -210,12 +224,13 @@ export function shortcutCommand(name: TaskName): Command {
   const parseConfig: ParseArgsOptionsConfig = { ...COMMAND_FLAGS };
   for (const spec of specs) {
     parseConfig[spec.flag] = { type: spec.kind === "boolean" ? "boolean" : "string" };
+    if (spec.kind === "boolean") parseConfig[`no-${spec.flag}`] = { type: "boolean" };
   }
-  const command: Command = {
+  const command: ShortcutCommand = {
     name: shortcut.command,
     summary: shortcut.summary,
     usage: usageOf(name, task, fitFlags(), own),
-    async run(args) {
+    parse(args) {
       const { values, positionals } = parseFlags(command, args, parseConfig);
       const given = expectPositionals(command, positionals, shortcut.positionals);
       const input = given.at(-1)!;
@@ -234,6 +249,10 @@ export function shortcutCommand(name: TaskName): Command {
       }
       const flagValues = values as Record<string, string | boolean | undefined>;
       const options = optionsFromFlags(command, name, specs, flagValues, positional);
+      return { options, input, values: flagValues };
+    },
+    async run(args) {
+      const { options, input, values } = command.parse(args);
       const { engine, threads, ...fitOptions } = options;
       for (const image of task.images ?? []) {
         const file = (fitOptions as Record<string, unknown>)[image.option];
@@ -310,7 +329,9 @@ async function runShortcut(
   };
   if ("stopStep" in info) {
     result.stopStep = info.stopStep;
-    result.wmvArgmin = info.wmvArgmin;
+    // The step whose output was written (the stopping rule's choice).
+    result.returnedStep = info.returnedStep;
+    if ("wmvArgmin" in info) result.wmvArgmin = info.wmvArgmin;
   }
   if (run.reference !== undefined) {
     result.psnr = done.metrics.psnr;

@@ -501,7 +501,9 @@ export async function fitImage(
     lr: fit.lr,
     ms: recorded!.ms,
     stopStep,
-    wmvArgmin,
+    // The record's ES step (reports, the progress line) is the step whose output a host rule
+    // returned too; wmvArgmin counts steps from 0, a check's step from 1.
+    wmvArgmin: wmvArgmin ?? (chosenSteps[0] !== undefined ? chosenSteps[0] - 1 : undefined),
     bestPsnr,
     bestStep,
     images: { observed: problem.observation, restored: image, clean, factor: f },

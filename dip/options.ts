@@ -14,11 +14,12 @@ import { parseOptions, z } from "../core/schema.ts";
 import { ARCHITECTURES, mergeNetworkOptions } from "../models/architectures.ts";
 import { ES_WMV_PATIENCE, ES_WMV_WINDOW } from "./early_stop.ts";
 import {
-  DEFAULT_STOP_RULE,
+  defaultStopRule,
   HOLDOUT_FRACTION,
   HOLDOUT_PATIENCE,
   STOP_RULES,
   type StopRule,
+  stopsByDefault,
 } from "./stopping.ts";
 import {
   type ArchName,
@@ -147,10 +148,10 @@ export const DipFitOptionsSchema = z.strictObject({
       holdout: z.number().gt(0).max(0.5).optional(),
     }),
   ]).optional().meta({
-    description: `stop once the result stops improving and return it, no reference needed: ` +
-      `true for rule "${DEFAULT_STOP_RULE}" (${HOLDOUT_FRACTION * 100} % of the pixels held out, ` +
-      `patience ${HOLDOUT_PATIENCE}), or { rule: ${STOP_RULES.join(" | ")}, window, patience, ` +
-      `holdout }`,
+    description: `stop once the result stops improving and return it, no reference needed ` +
+      `(default on for denoise and jpeg unless iterations is given): true for the task's rule ` +
+      `(holdout: ${HOLDOUT_FRACTION * 100} % of the pixels held out, patience ` +
+      `${HOLDOUT_PATIENCE}), or { rule: ${STOP_RULES.join(" | ")}, window, patience, holdout }`,
     flag: "early-stop",
   }),
   keepBest: z.boolean().optional().meta({
@@ -284,7 +285,12 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
   if (input === "image" && !takesGuide) {
     refuse(`input "image" needs a task with a guide image (flash), not task "${o.task}"`);
   }
-  const earlyStop = resolveEarlyStop(o.earlyStop);
+  // Without earlyStop and iterations the preset's steps are a cap where the task stops by
+  // default; an explicit step count is honoured as asked.
+  const earlyStop = resolveEarlyStop(
+    o.earlyStop ?? (o.iterations === undefined && stopsByDefault(o.task)),
+    o.task,
+  );
   const runs = o.runs ?? 1;
   return {
     task: o.task,
@@ -320,11 +326,12 @@ export function resolveFitOptions(options: DipFitOptions): ResolvedFit {
 /** `earlyStop` resolved: `true` is the default rule, an object fills in the rule's defaults. */
 function resolveEarlyStop(
   option: DipFitOptions["earlyStop"],
+  task: TaskName,
 ): ResolvedFit["earlyStop"] {
   if (option === undefined || option === false) return undefined;
   const given = option === true ? {} : option;
   // { window, patience } without a rule is ES-WMV, the only rule before there were others.
-  const rule = given.rule ?? (given.window !== undefined ? "wmv" : DEFAULT_STOP_RULE);
+  const rule = given.rule ?? (given.window !== undefined ? "wmv" : defaultStopRule(task));
   if (given.holdout !== undefined && rule !== "holdout") {
     refuse(`earlyStop.holdout applies to rule "holdout" only, not "${rule}"`);
   }

@@ -28,8 +28,32 @@ export const STOP_RULES = ["holdout", "wmv", "wmv-ema", "emv"] as const;
 /** A stopping rule's name. */
 export type StopRule = typeof STOP_RULES[number];
 
-/** The rule `earlyStop: true` selects (chosen by bench/stopping.ts, see bench/README.md). */
+/** The rule `earlyStop: true` selects where a task has no measured choice of its own. */
 export const DEFAULT_STOP_RULE: StopRule = "holdout";
+
+/**
+ * Per task, as measured by bench/stopping.ts (bench/README.md, "Stopping"): the rule
+ * `earlyStop: true` runs, and whether a fit that sets neither `earlyStop` nor `iterations`
+ * stops early by default (the preset's steps are then a cap). Tasks not listed use
+ * {@link DEFAULT_STOP_RULE} and run their preset's steps unless asked.
+ */
+export const TASK_STOPPING: Readonly<Record<string, { rule: StopRule; auto: boolean }>> = {
+  denoise: { rule: "holdout", auto: true },
+  jpeg: { rule: "holdout", auto: true },
+  // SR's observation is noise-free and its PSNR still rises at the preset's last step
+  sr: { rule: "wmv", auto: false },
+  inpaint: { rule: "wmv", auto: false },
+};
+
+/** The rule `earlyStop: true` runs for `task`. */
+export function defaultStopRule(task: string): StopRule {
+  return TASK_STOPPING[task]?.rule ?? DEFAULT_STOP_RULE;
+}
+
+/** Whether a fit of `task` that sets neither `earlyStop` nor `iterations` stops early. */
+export function stopsByDefault(task: string): boolean {
+  return TASK_STOPPING[task]?.auto ?? false;
+}
 
 /** Share of the observed pixels the `holdout` rule leaves out of the loss. */
 export const HOLDOUT_FRACTION = 0.05;

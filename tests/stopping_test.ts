@@ -8,12 +8,18 @@ import {
   CheckRule,
   checkRule,
   CheckWindowVariance,
+  DEFAULT_STOP_RULE,
+  defaultStopRule,
   describeEarlyStop,
   holdoutMask,
   maskedMse,
   MinimumTracker,
   MovingVariance,
+  stopsByDefault,
+  TASK_STOPPING,
 } from "../dip/stopping.ts";
+import type { DipFitOptions } from "../dip/options.ts";
+import { shortcutCommand } from "../cli/shortcuts.ts";
 import { psnr } from "../image/metrics.ts";
 import { dipFit } from "../ops/dip_fit.ts";
 import { holdoutRule, replayMinimum, smooth } from "../bench/stopping/rules.ts";
@@ -39,6 +45,10 @@ function card(channels: 1 | 3, size: number): Image {
     }
   }
   return makeImage(channels, size, size, data, "card");
+}
+
+function sameData(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 // ---- the pieces ------------------------------------------------------------------------------
@@ -138,6 +148,40 @@ Deno.test("holdoutRule() replays a recorded trace and returns the fit's result k
 
 // ---- options --------------------------------------------------------------------------------
 
+Deno.test("each task's earlyStop: true is TASK_STOPPING's rule, on by default only where it says", () => {
+  for (const [task, { rule, auto }] of Object.entries(TASK_STOPPING)) {
+    const options = { task, ...(task === "inpaint" ? { mask: "m.png" } : {}) } as DipFitOptions;
+    equal(resolveFitOptions({ ...options, earlyStop: true }).earlyStop!.rule, rule, task);
+    equal(defaultStopRule(task), rule);
+    equal(stopsByDefault(task), auto);
+    equal(resolveFitOptions(options).earlyStop?.rule, auto ? rule : undefined, task);
+    equal(resolveFitOptions({ ...options, iterations: 10 }).earlyStop, undefined, task);
+  }
+  // a task with no measured choice: the general default, off unless asked
+  equal(defaultStopRule("deblur"), DEFAULT_STOP_RULE);
+  equal(stopsByDefault("deblur"), false);
+});
+
+Deno.test("dipline <task> --no-early-stop turns the default off; --early-stop turns it on", () => {
+  const denoise = shortcutCommand("denoise");
+  const base = ["in.png", "-o", "out.png"];
+  const resolved = (args: string[]) =>
+    resolveFitOptions(denoise.parse([...base, ...args]).options).earlyStop;
+  equal(resolved([])?.rule, "holdout");
+  equal(denoise.parse([...base, "--no-early-stop"]).options.earlyStop, false);
+  equal(resolved(["--no-early-stop"]), undefined);
+  equal(resolved(["--iterations", "100"]), undefined);
+  equal(resolved(["--iterations", "100", "--early-stop"])?.rule, "holdout");
+  ok(denoise.usage.includes("--[no-]early-stop"), denoise.usage);
+  const deblur = shortcutCommand("deblur");
+  const deblurArgs = [...base, "--sigma", "1"];
+  equal(resolveFitOptions(deblur.parse(deblurArgs).options).earlyStop, undefined);
+  equal(
+    resolveFitOptions(deblur.parse([...deblurArgs, "--early-stop"]).options).earlyStop?.rule,
+    defaultStopRule("deblur"),
+  );
+});
+
 Deno.test("earlyStop: true selects the holdout rule; a window without a rule is ES-WMV", () => {
   deepEqual(resolveFitOptions({ task: "denoise", earlyStop: true }).earlyStop, {
     rule: "holdout",
@@ -154,7 +198,15 @@ Deno.test("earlyStop: true selects the holdout rule; a window without a rule is 
       .earlyStop,
     { rule: "wmv-ema", patience: 300, window: 100 },
   );
-  equal(resolveFitOptions({ task: "denoise" }).earlyStop, undefined);
+  // Without earlyStop and iterations, denoising stops by its rule (the preset's steps a cap);
+  // a step count given, or earlyStop: false, runs every step.
+  deepEqual(resolveFitOptions({ task: "denoise" }).earlyStop, {
+    rule: "holdout",
+    patience: 500,
+    holdout: 0.05,
+  });
+  equal(resolveFitOptions({ task: "denoise", iterations: 800 }).earlyStop, undefined);
+  equal(resolveFitOptions({ task: "denoise", earlyStop: false }).earlyStop, undefined);
   throws(
     () => resolveFitOptions({ task: "denoise", earlyStop: { rule: "wmv", holdout: 0.1 } }),
     /earlyStop.holdout applies to rule "holdout" only, not "wmv"/,
@@ -198,6 +250,23 @@ Deno.test("a holdout fit stops patience steps after the held-out minimum and ret
   equal([...seen.keys()].at(-1), result.stopStep);
   ok(result.stopStep! < 400, "stopped before the cap");
   ok(psnr(result.image, clean) > psnr(observation, clean), "better than the noisy input");
+});
+
+Deno.test("a denoising fit without earlyStop or iterations stops by its rule and returns the EMA there", async () => {
+  const clean = card(3, 16);
+  const observation = addGaussianNoise(clean, 25, 3);
+  const fit = resolveFitOptions({ task: "denoise", ...TINY, lr: 0.05 });
+  equal(fit.iterations, 3000); // the preset's steps: the cap
+  ok(fit.ema > 0, "the denoising preset returns the EMA");
+  const seen = new Map<number, Float32Array>();
+  const result = await fitImage({ observation, clean }, fit, {
+    onCheck: async (check) => void seen.set(check.step, (await check.read("ema"))[0]!.data),
+  });
+  const chosen = result.chosenSteps![0]!;
+  ok(result.stopStep !== undefined && result.stopStep < 3000, `stopped at ${result.stopStep}`);
+  equal(result.stopStep! - chosen, fit.earlyStop!.patience);
+  deepEqual(result.image.data, seen.get(chosen)); // the EMA at the chosen check, not the last
+  ok(!sameData(result.image.data, seen.get(result.stopStep!)!), "not the output at the stop");
 });
 
 Deno.test("keepBest returns the output at the best-PSNR check and saveEvery writes a bounded set", async () => {
