@@ -17,8 +17,9 @@
  * all), `--only NAMES`, `--seeds K` (default 2) from `--seed S` (default 0), `--size N` (crop,
  * default 128), `--channels C` (default 32; `preset` for the presets' widths), `--check-every K`
  * (default 10), `--iterations N` (default: the presets'), `--engine`, `--threads`, `--out DIR` (default bench/results/stopping),
- * `--evaluate` (no fitting), `--rule NAME` (the per-image table's rule; default the default
- * rule's), `--json`.
+ * `--evaluate` (no fitting), `--rule NAME` (the per-image table's rule; default "dipFit
+ * default", what a fit that sets neither earlyStop nor iterations does), `--sure` (Monte-Carlo
+ * SURE on the denoising images, bench/stopping/sure.ts), `--json`.
  *
  * @module
  */
@@ -26,11 +27,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../image/save.ts";
-import { DEFAULT_STOP_RULE, HOLDOUT_PATIENCE } from "../dip/stopping.ts";
+import { HOLDOUT_PATIENCE } from "../dip/stopping.ts";
 import { loadStopItems, STOP_TASKS, type StopTask } from "./stopping/items.ts";
 import { imageTable, rulesTable, summarize, TARGETS } from "./stopping/report.ts";
-import { candidateRules, holdoutRule, PEAK, type ReplayRule, wmvRule } from "./stopping/rules.ts";
+import { candidateRules, DIPFIT_DEFAULT, PEAK, replayMinimum } from "./stopping/rules.ts";
 import { type Protocol, recordTrace, type Trace } from "./stopping/trace.ts";
+import { recordSure, type SureTrace } from "./stopping/sure.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_DATA = join(ROOT, "..", "shared", "data", "paper-benchmarks");
@@ -68,11 +70,6 @@ async function readTraces(dir: string): Promise<Trace[]> {
   );
 }
 
-/** The rule `earlyStop: true` runs, as a replay. */
-function defaultRule(): ReplayRule {
-  return DEFAULT_STOP_RULE === "holdout" ? holdoutRule(HOLDOUT_PATIENCE) : wmvRule(1000);
-}
-
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -91,6 +88,7 @@ async function main(args: string[]): Promise<void> {
       out: { type: "string", default: join(ROOT, "bench", "results", "stopping") },
       evaluate: { type: "boolean", default: false },
       rule: { type: "string" },
+      sure: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
   });
@@ -112,6 +110,10 @@ async function main(args: string[]): Promise<void> {
   };
   const dir = join(values.out, "traces", protocolId(protocol));
   const only = values.only?.split(",");
+  if (values.sure) {
+    await sureCommand(values, protocol, dir, only);
+    return;
+  }
   if (!values.evaluate) {
     const seeds = positive("seeds", values.seeds, 2);
     const first = positive("seed", values.seed, 0);
@@ -150,7 +152,7 @@ async function main(args: string[]): Promise<void> {
   }
   const rules = candidateRules();
   const chosen = values.rule === undefined
-    ? defaultRule()
+    ? DIPFIT_DEFAULT
     : rules.find((r) => r.name === values.rule);
   if (!chosen) {
     throw new Error(
@@ -198,5 +200,92 @@ if (import.meta.main) {
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     Deno.exit(1);
+  }
+}
+
+/**
+ * `--sure`: Monte-Carlo SURE on the denoising images (two plain fits each), then per fit the
+ * PSNR at SURE's minimum (patience 500) beside the peak, and the plain fit's peak beside the
+ * holdout trace's of the same image and seed (what holding 5 % of the pixels out costs).
+ */
+async function sureCommand(
+  values: {
+    data: string;
+    out: string;
+    seeds?: string;
+    seed?: string;
+    engine: string;
+    threads?: string;
+    evaluate: boolean;
+  },
+  protocol: Protocol,
+  traceDir: string,
+  only: string[] | undefined,
+): Promise<void> {
+  const dir = join(values.out, "sure", protocolId(protocol));
+  if (!values.evaluate) {
+    const seeds = positive("seeds", values.seeds, 1);
+    const first = positive("seed", values.seed, 0);
+    const items = await loadStopItems(values.data, ["denoise"], protocol.size, only);
+    await Deno.mkdir(dir, { recursive: true });
+    const threads = values.threads === undefined
+      ? undefined
+      : positive("threads", values.threads, 1);
+    for (const item of items) {
+      for (let seed = first; seed < first + seeds; seed++) {
+        const path = join(dir, `denoise-${item.name}-s${seed}.json`);
+        if (await Deno.stat(path).then(() => true, () => false)) continue;
+        const trace = await recordSure(item, protocol, seed, {
+          engine: values.engine as "cpu",
+          threads,
+        });
+        await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(trace)));
+        console.error(`stopping: SURE ${item.name} seed ${seed} → ${path}`);
+      }
+    }
+  }
+  const traces: SureTrace[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".json")) {
+      traces.push(JSON.parse(await Deno.readTextFile(join(dir, entry.name))));
+    }
+  }
+  const holdout = await readTraces(traceDir);
+  traces.sort((a, b) => a.name.localeCompare(b.name) || a.seed - b.seed);
+  console.log(
+    "image       seed  SURE pick  at step  peak   peak step  gap   | plain peak  holdout peak  cost",
+  );
+  const gaps: number[] = [];
+  for (const t of traces.filter((t) => !only || only.includes(t.name))) {
+    const { index } = replayMinimum(t.step, t.sure, () => HOLDOUT_PATIENCE);
+    const peak = Math.max(...t.psnr);
+    const peakIndex = t.psnr.indexOf(peak);
+    gaps.push(peak - t.psnr[index]!);
+    const twin = holdout.find((h) =>
+      h.task === "denoise" && h.name === t.name && h.seed === t.seed
+    );
+    const twinPeak = twin ? Math.max(...twin.ema.psnr) : undefined;
+    console.log(
+      [
+        t.name.padEnd(10),
+        String(t.seed).padStart(4),
+        t.psnr[index]!.toFixed(2).padStart(9),
+        String(t.step[index]).padStart(8),
+        peak.toFixed(2).padStart(6),
+        String(t.step[peakIndex]).padStart(10),
+        (peak - t.psnr[index]!).toFixed(2).padStart(5),
+        "|",
+        peak.toFixed(2).padStart(10),
+        (twinPeak?.toFixed(2) ?? "–").padStart(13),
+        (twinPeak === undefined ? "–" : (peak - twinPeak).toFixed(2)).padStart(5),
+      ].join("  "),
+    );
+  }
+  if (gaps.length > 0) {
+    console.log(
+      `SURE (ε = ${traces[0]!.epsilon.toExponential(1)}, patience ${HOLDOUT_PATIENCE}): mean gap ` +
+        `${(gaps.reduce((a, b) => a + b, 0) / gaps.length).toFixed(2)} dB, worst ` +
+        `${Math.max(...gaps).toFixed(2)} dB over ${gaps.length} fits`,
+    );
   }
 }

@@ -7,7 +7,14 @@
  *
  * @module
  */
-import { MinimumTracker } from "../../dip/stopping.ts";
+import { ES_WMV_PATIENCE } from "../../dip/early_stop.ts";
+import {
+  defaultStopRule,
+  HOLDOUT_PATIENCE,
+  MinimumTracker,
+  type StopRule,
+  stopsByDefault,
+} from "../../dip/stopping.ts";
 import type { KindColumns, Trace } from "./trace.ts";
 
 /** What a rule picked on one trace. */
@@ -214,7 +221,7 @@ export function discrepancyRule(kappa: number, estimated = false): ReplayRule {
 
 /** The rules the benchmark compares, in table order. */
 export function candidateRules(): ReplayRule[] {
-  const rules: ReplayRule[] = [FIXED];
+  const rules: ReplayRule[] = [FIXED, DIPFIT_DEFAULT, EARLY_STOP_TRUE];
   for (const p of [300, 1000]) rules.push(wmvRule(p), wmvRule(p, true));
   for (const w of [5, 10, 20]) for (const p of [300, 500]) rules.push(wmvResultRule(w, p));
   for (const a of [0.1, 0.3]) for (const p of [300, 500]) rules.push(emvRule(a, p));
@@ -223,3 +230,29 @@ export function candidateRules(): ReplayRule[] {
   for (const k of [1, 1.1]) rules.push(discrepancyRule(k), discrepancyRule(k, true));
   return rules;
 }
+
+/** A stopping rule of dipFit with its default settings, as a replay. */
+export function replayOf(rule: StopRule): ReplayRule {
+  return rule === "holdout"
+    ? holdoutRule(HOLDOUT_PATIENCE)
+    : rule === "wmv"
+    ? wmvRule(ES_WMV_PATIENCE)
+    : rule === "wmv-ema"
+    ? wmvResultRule(10, HOLDOUT_PATIENCE)
+    : emvRule(0.1, HOLDOUT_PATIENCE);
+}
+
+/** What `earlyStop: true` runs, per task (dip/stopping.ts TASK_STOPPING). */
+export const EARLY_STOP_TRUE: ReplayRule = {
+  name: "earlyStop: true",
+  description: "each task's rule of earlyStop: true (dip/stopping.ts TASK_STOPPING)",
+  pick: (t) => replayOf(defaultStopRule(t.task)).pick(t),
+};
+
+/** What a fit that sets neither earlyStop nor iterations does, per task. */
+export const DIPFIT_DEFAULT: ReplayRule = {
+  name: "dipFit default",
+  description: "a fit that sets neither earlyStop nor iterations: the task's rule where it " +
+    "stops by default, else the preset's steps",
+  pick: (t) => (stopsByDefault(t.task) ? replayOf(defaultStopRule(t.task)) : FIXED).pick(t),
+};
