@@ -501,9 +501,9 @@ export async function fitImage(
     lr: fit.lr,
     ms: recorded!.ms,
     stopStep,
-    // The record's ES step (reports, the progress line) is the step whose output a host rule
-    // returned too; wmvArgmin counts steps from 0, a check's step from 1.
-    wmvArgmin: wmvArgmin ?? (chosenSteps[0] !== undefined ? chosenSteps[0] - 1 : undefined),
+    // The record's ES step (reports, the page and the progress line show it as "output of
+    // step N"): with a host rule, the check whose output was returned.
+    wmvArgmin: wmvArgmin ?? chosenSteps[0],
     bestPsnr,
     bestStep,
     images: { observed: problem.observation, restored: image, clean, factor: f },

@@ -267,6 +267,7 @@ Deno.test("a denoising fit without earlyStop or iterations stops by its rule and
   equal(result.stopStep! - chosen, fit.earlyStop!.patience);
   deepEqual(result.image.data, seen.get(chosen)); // the EMA at the chosen check, not the last
   ok(!sameData(result.image.data, seen.get(result.stopStep!)!), "not the output at the stop");
+  equal(result.record.wmvArgmin, chosen); // reports and the progress line name that step
 });
 
 Deno.test("keepBest returns the output at the best-PSNR check and saveEvery writes a bounded set", async () => {
