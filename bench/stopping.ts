@@ -17,7 +17,7 @@
  * all), `--only NAMES`, `--seeds K` (default 2) from `--seed S` (default 0), `--size N` (crop,
  * default 128), `--channels C` (default 32; `preset` for the presets' widths), `--check-every K`
  * (default 10), `--iterations N` (default: the presets'), `--engine`, `--threads`, `--out DIR` (default bench/results/stopping),
- * `--evaluate` (no fitting), `--rule NAME` (the per-image table's rule; default "dipFit
+ * `--evaluate` (no fitting; with `--all`, the traces of every protocol together), `--rule NAME` (the per-image table's rule; default "dipFit
  * default", what a fit that sets neither earlyStop nor iterations does), `--sure` (Monte-Carlo
  * SURE on the denoising images, bench/stopping/sure.ts), `--json`.
  *
@@ -70,6 +70,24 @@ async function readTraces(dir: string): Promise<Trace[]> {
   );
 }
 
+/** The protocols of `traces` with their counts, e.g. `s64-c32-k10 ×40, s128-c32-k10 ×3`. */
+function protocols(traces: readonly Trace[]): string {
+  const counts = new Map<string, number>();
+  for (const t of traces) {
+    counts.set(protocolId(t.protocol), (counts.get(protocolId(t.protocol)) ?? 0) + 1);
+  }
+  return [...counts].map(([id, n]) => `${id} ×${n}`).join(", ");
+}
+
+/** Every protocol's traces under `root` (`--evaluate --all`). */
+async function readAllTraces(root: string): Promise<Trace[]> {
+  const traces: Trace[] = [];
+  for await (const entry of Deno.readDir(root)) {
+    if (entry.isDirectory) traces.push(...await readTraces(join(root, entry.name)));
+  }
+  return traces;
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -89,6 +107,7 @@ async function main(args: string[]): Promise<void> {
       evaluate: { type: "boolean", default: false },
       rule: { type: "string" },
       sure: { type: "boolean", default: false },
+      all: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
   });
@@ -144,7 +163,7 @@ async function main(args: string[]): Promise<void> {
       }
     }
   }
-  let traces = await readTraces(dir);
+  let traces = values.all ? await readAllTraces(join(values.out, "traces")) : await readTraces(dir);
   traces = traces.filter((t) => tasks.includes(t.task) && (!only || only.includes(t.name)));
   if (traces.length === 0) {
     console.error(`stopping: no traces under ${dir} for these tasks and images`);
@@ -180,7 +199,7 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   console.log(
-    `protocol ${protocolId(protocol)}: ${traces.length} fits (${
+    `protocol ${values.all ? protocols(traces) : protocolId(protocol)}: ${traces.length} fits (${
       byTask.map((task) => `${task} ${traces.filter((t) => t.task === task).length}`).join(", ")
     }); gap = peak along the run − PSNR at the chosen step; targets: mean gap ≤ ${TARGETS.meanGapDb} dB, ` +
       `every fit ≤ ${TARGETS.worstGapDb} dB, mean ≥ the fixed-step default's\n`,

@@ -136,12 +136,25 @@ export function rulesTable(summaries: readonly RuleSummary[]): string {
 export function imageTable(rule: ReplayRule, traces: readonly Trace[]): string {
   const rows = outcomes(rule, traces);
   return table(
-    ["image", "seed", "input", "chosen", "at step", "stopped", "peak", "peak step", "gap", "fixed"],
+    [
+      "image",
+      "net",
+      "seed",
+      "input",
+      "chosen",
+      "at step",
+      "stopped",
+      "peak",
+      "peak step",
+      "gap",
+      "fixed",
+    ],
     rows.map((r) => {
       const t = r.trace;
       const peakPick = PEAK.pick(t);
       return [
         `${t.task}/${t.set}/${t.name}`,
+        `${t.protocol.size}²/${t.protocol.channels ?? "preset"}`,
         String(t.seed),
         t.inputPsnr === undefined ? "–" : f2(t.inputPsnr),
         f2(r.psnr),
