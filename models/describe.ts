@@ -1,35 +1,12 @@
 /**
- * A plain-text listing of a {@link Network}: one line per node with its channels and
- * parameter count, for `explain()` and `--dry-run`.
+ * A plain-text listing of a {@link Network}: one line per node with its channels, parameter
+ * count and its layer kind's `describe` (engine/layers/), for `explain()` and `--dry-run`.
  *
  * @module
  */
-import type { LayerNode, Network } from "./graph.ts";
+import { layerKind } from "../engine/layers/registry.ts";
+import type { Network } from "./graph.ts";
 import { inferChannels, nodeParams } from "./count.ts";
-
-function detail(node: LayerNode): string {
-  switch (node.op) {
-    case "input":
-      return `z ÷${node.downscale}`;
-    case "conv":
-      return `${node.kernel}×${node.kernel}/${node.stride} ${node.pad}${
-        node.bias ? " +bias" : ""
-      } ← ${node.input}`;
-    case "bn":
-      return `${node.act} ← ${node.input}`;
-    case "act":
-      return `${node.act} ← ${node.input}`;
-    case "pool":
-      return `${node.mode} ← ${node.input}`;
-    case "lanczos_down":
-      return `${node.kernel} ÷${node.factor} ← ${node.input}`;
-    case "upsample":
-      return `${node.mode} ×2 ← ${node.input}`;
-    case "concat":
-    case "add":
-      return `← ${node.inputs.join(", ")}`;
-  }
-}
 
 /**
  * One line per node: `id  op  channels  params  detail`, then the total.
@@ -45,15 +22,15 @@ export function describeNetwork(network: Network): string {
   const lines = [`${network.name} (size multiple ${network.sizeMultiple})`];
   let total = 0;
   for (const node of network.nodes) {
-    const cin = node.op === "input"
-      ? 0
-      : channels.get("input" in node ? node.input : node.inputs[0]) ?? 0;
+    const kind = layerKind(node.op);
+    const first = kind.inputs(node)[0];
+    const cin = first === undefined ? 0 : channels.get(first) ?? 0;
     const params = nodeParams(node, cin).reduce((s, p) => s + p.size, 0);
     total += params;
     lines.push(
       `  ${node.id.padEnd(20)} ${node.op.padEnd(12)} ${
         String(channels.get(node.id)).padStart(5)
-      } ch ${String(params).padStart(9)} p  ${detail(node)}`,
+      } ch ${String(params).padStart(9)} p  ${kind.describe(node)}`,
     );
   }
   lines.push(`  total ${total} parameters, output ${network.output}`);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { BuiltinLayerNode } from "../engine/layers/registry.ts";
 
 /** Pointwise nonlinearities. `leaky_relu` uses slope 0.2 (reference `act('LeakyReLU')`). */
 export type Activation = "leaky_relu" | "relu" | "swish" | "elu" | "sigmoid" | "none";
@@ -13,51 +14,12 @@ export type Activation = "leaky_relu" | "relu" | "swish" | "elu" | "sigmoid" | "
 /** How a convolution pads: `reflection` (ReflectionPad2d((k-1)/2)), `zero`, or `replicate`. */
 export type PadMode = "reflection" | "zero" | "replicate";
 
-/** One layer of a network. */
-export type LayerNode =
-  /**
-   * The network's input z: `channels` planes at the fit's size divided by `downscale`
-   * (1 for DIP's skip nets; 2^layers for the Deep Decoder, whose z is small).
-   */
-  | { op: "input"; id: string; channels: number; downscale: number }
-  /**
-   * 2-D convolution, bias optional, "same" padding of (k-1)/2 in `pad` mode, then `stride`.
-   * Output size: floor((H + 2p - k) / stride) + 1 with p = (k-1)/2 (k odd) — PyTorch's rule.
-   */
-  | {
-    op: "conv";
-    id: string;
-    input: string;
-    outChannels: number;
-    kernel: number;
-    stride: 1 | 2;
-    pad: PadMode;
-    bias: boolean;
-  }
-  /** BatchNorm2d in training mode with per-image statistics (eps 1e-5), affine, then `act`. */
-  | { op: "bn"; id: string; input: string; act: Activation }
-  /** A pointwise activation on its own. */
-  | { op: "act"; id: string; input: string; act: Activation }
-  /** 2×2 pooling with stride 2 (`avg` or `max`); output floor(H/2)×floor(W/2). */
-  | { op: "pool"; id: string; input: string; mode: "avg" | "max" }
-  /**
-   * The reference's Lanczos `Downsampler` inside a network: a trainable full n→n conv with
-   * stride `factor` initialised to the Lanczos kernel on the diagonal (bias 0), replicate
-   * padding to keep exactly H/factor.
-   */
-  | {
-    op: "lanczos_down";
-    id: string;
-    input: string;
-    factor: number;
-    kernel: "lanczos2" | "lanczos3";
-  }
-  /** ×2 upsampling; bilinear uses align_corners=False (PyTorch ≥ 0.4 semantics). */
-  | { op: "upsample"; id: string; input: string; mode: "nearest" | "bilinear" }
-  /** Channel concat; every input is centre-cropped to the smallest H and W (reference `Concat`). */
-  | { op: "concat"; id: string; inputs: string[] }
-  /** Elementwise sum of two tensors of one shape (ResNet blocks). */
-  | { op: "add"; id: string; inputs: [string, string] };
+/**
+ * One layer of a network: a node of one of the built-in layer kinds, whose records (options,
+ * shape rule, parameters, plan steps, description, ONNX form) live in engine/layers/, one file
+ * per kind: `input` (z), `conv`, `bn`, `act`, `pool`, `lanczos_down`, `upsample`, `concat`, `add`.
+ */
+export type LayerNode = BuiltinLayerNode;
 
 /** A network: nodes in topological order; `output` names the node whose value is the image. */
 export interface Network {

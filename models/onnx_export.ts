@@ -3,7 +3,7 @@
  * needs no input (z is stored inside as an initializer that a graph input of the same name may
  * override) and its one output, `image`, is the generator's output as NCHW float in [0, 1].
  *
- * Layer by layer: conv → Conv (reflection/replicate padding as a Pad node before it, zero
+ * Layer by layer, as each layer kind's `onnx.export` writes it (engine/layers/): conv → Conv (reflection/replicate padding as a Pad node before it, zero
  * padding as Conv's pads); bn → InstanceNormalization + the activation (dipline's BN normalises
  * each image with its own statistics, which is InstanceNormalization for one image, ε 1e-5);
  * act → LeakyRelu (α 0.2) / Relu / Sigmoid / Elu / x·Sigmoid(x) for swish; pool →
@@ -24,7 +24,9 @@
  */
 import type { onnx as O } from "onnx-proto";
 import type { Activation, LayerNode, Network } from "./graph.ts";
-import { inferChannels, lanczosKernelSize, paramTensors } from "./count.ts";
+import type { Shape } from "../engine/layers/kind.ts";
+import { layerKind } from "../engine/layers/registry.ts";
+import { inferChannels, paramTensors } from "./count.ts";
 import {
   attr,
   encodeModel,
@@ -72,12 +74,6 @@ export interface OnnxExportOptions {
 export const ONNX_OUTPUT = "image";
 /** The name of z: an initializer, and an optional graph input that overrides it. */
 export const ONNX_INPUT = "z";
-
-interface Shape {
-  c: number;
-  h: number;
-  w: number;
-}
 
 /**
  * Serialises a network, its weights and z as an ONNX model.
@@ -167,152 +163,38 @@ export function onnxModel(network: Network, options: OnnxExportOptions): O.IMode
   };
 
   for (const n of network.nodes) {
-    const out = tensorName(n.id);
-    const inputShape = "input" in n ? shapes.get(n.input) : undefined;
-    switch (n.op) {
-      case "input": {
-        if (options.height % n.downscale !== 0 || options.width % n.downscale !== 0) {
-          throw new RangeError(
-            `${where}: expected height and width divisible by ${n.downscale} but received ${options.height}×${options.width}`,
-          );
-        }
-        const shape = {
-          c: n.channels,
-          h: options.height / n.downscale,
-          w: options.width / n.downscale,
-        };
-        if (options.z.length !== shape.c * shape.h * shape.w) {
-          throw new RangeError(
-            `${where}: expected z to hold ${shape.c}×${shape.h}×${shape.w} = ${
-              shape.c * shape.h * shape.w
-            } values but received ${options.z.length}`,
-          );
-        }
-        initializers.push(floatTensor(ONNX_INPUT, [1, shape.c, shape.h, shape.w], options.z));
-        shapes.set(n.id, shape);
-        break;
-      }
-      case "conv": {
-        const x = inputShape!;
-        const p = (n.kernel - 1) / 2;
-        let input = tensorName(n.input);
-        let pads = [p, p, p, p];
-        if (p > 0 && n.pad !== "zero") {
-          input = pad(`${n.id}.pad`, input, p, n.pad === "reflection" ? "reflect" : "edge");
-          pads = [0, 0, 0, 0];
-        }
-        const inputs = [input, weight(`${n.id}.weight`)];
-        if (n.bias) inputs.push(weight(`${n.id}.bias`));
-        node("Conv", n.id, inputs, out, [
-          attr.ints("kernel_shape", [n.kernel, n.kernel]),
-          attr.ints("strides", [n.stride, n.stride]),
-          attr.ints("pads", pads),
-        ]);
-        shapes.set(n.id, {
-          c: n.outChannels,
-          h: Math.floor((x.h + 2 * p - n.kernel) / n.stride) + 1,
-          w: Math.floor((x.w + 2 * p - n.kernel) / n.stride) + 1,
-        });
-        break;
-      }
-      case "bn": {
-        const norm = n.act === "none" ? out : `${n.id}.norm`;
-        node(
-          "InstanceNormalization",
-          n.id,
-          [tensorName(n.input), weight(`${n.id}.weight`), weight(`${n.id}.bias`)],
-          norm,
-          [attr.float("epsilon", 1e-5)], // engine/plan.ts bn_act: eps 1e-5 (PyTorch's)
-        );
-        activation(n.act, `${n.id}.act`, norm, out);
-        shapes.set(n.id, { ...inputShape! });
-        break;
-      }
-      case "act":
-        if (!activation(n.act, n.id, tensorName(n.input), out)) {
-          node("Identity", n.id, [tensorName(n.input)], out);
-        }
-        shapes.set(n.id, { ...inputShape! });
-        break;
-      case "pool":
-        node(n.mode === "avg" ? "AveragePool" : "MaxPool", n.id, [tensorName(n.input)], out, [
-          attr.ints("kernel_shape", [2, 2]),
-          attr.ints("strides", [2, 2]),
-        ]);
-        shapes.set(n.id, {
-          c: inputShape!.c,
-          h: Math.floor(inputShape!.h / 2),
-          w: Math.floor(inputShape!.w / 2),
-        });
-        break;
-      case "lanczos_down": {
-        const k = lanczosKernelSize(n.factor, n.kernel);
-        const padded = pad(`${n.id}.pad`, tensorName(n.input), (k - n.factor) / 2, "edge");
-        node("Conv", n.id, [padded, weight(`${n.id}.weight`), weight(`${n.id}.bias`)], out, [
-          attr.ints("kernel_shape", [k, k]),
-          attr.ints("strides", [n.factor, n.factor]),
-          attr.ints("pads", [0, 0, 0, 0]),
-        ]);
-        shapes.set(n.id, {
-          c: inputShape!.c,
-          h: Math.floor(inputShape!.h / n.factor),
-          w: Math.floor(inputShape!.w / n.factor),
-        });
-        break;
-      }
-      case "upsample": {
-        const scales = `${n.id}.scales`;
-        initializers.push(floatTensor(scales, [4], new Float32Array([1, 1, 2, 2])));
-        node(
-          "Resize",
-          n.id,
-          [tensorName(n.input), "", scales],
-          out,
-          n.mode === "nearest"
-            ? [
-              attr.string("mode", "nearest"),
-              attr.string("coordinate_transformation_mode", "asymmetric"),
-              attr.string("nearest_mode", "floor"),
-            ]
-            : [
-              attr.string("mode", "linear"),
-              // PyTorch's bilinear with align_corners=False
-              attr.string("coordinate_transformation_mode", "half_pixel"),
-            ],
-        );
-        shapes.set(n.id, { c: inputShape!.c, h: 2 * inputShape!.h, w: 2 * inputShape!.w });
-        break;
-      }
-      case "concat": {
-        const xs = n.inputs.map((id) => shapes.get(id)!);
-        const h = Math.min(...xs.map((s) => s.h));
-        const w = Math.min(...xs.map((s) => s.w));
-        const inputs = n.inputs.map((id, i) => {
-          const s = xs[i]!;
-          if (s.h === h && s.w === w) return tensorName(id);
-          // models/graph.ts concat: centre crop to the smallest H and W
-          const top = Math.floor((s.h - h) / 2), left = Math.floor((s.w - w) / 2);
-          const name = `${n.id}.crop${i}`;
-          initializers.push(int64Tensor(`${name}.starts`, [top, left]));
-          initializers.push(int64Tensor(`${name}.ends`, [top + h, left + w]));
-          initializers.push(int64Tensor(`${name}.axes`, [2, 3]));
-          node(
-            "Slice",
-            name,
-            [tensorName(id), `${name}.starts`, `${name}.ends`, `${name}.axes`],
-            `${name}.out`,
-          );
-          return `${name}.out`;
-        });
-        node("Concat", n.id, inputs, out, [attr.int("axis", 1)]);
-        shapes.set(n.id, { c: channels.get(n.id)!, h, w });
-        break;
-      }
-      case "add":
-        node("Add", n.id, n.inputs.map(tensorName), out);
-        shapes.set(n.id, { ...shapes.get(n.inputs[0])! });
-        break;
+    const kind = layerKind(n.op, where);
+    if (!kind.onnx) {
+      throw new RangeError(
+        `${where}: expected layers with an ONNX form but ${n.id} is a ${n.op}, which has none`,
+      );
     }
+    kind.onnx.export(n, {
+      where,
+      out: tensorName(n.id),
+      tensorName,
+      shapeOf: (id) => shapes.get(id)!,
+      height: options.height,
+      width: options.width,
+      z: options.z,
+      weight: (suffix) => weight(`${n.id}.${suffix}`),
+      node: (opType, name, input, output, attribute) =>
+        node(opType, name, input, output, attribute as O.IAttributeProto[] | undefined),
+      floats: (name, dims, data) => initializers.push(floatTensor(name, dims, data)),
+      ints: (name, values) => initializers.push(int64Tensor(name, values)),
+      activation: (act, name, x, y) => activation(act as Activation, name, x, y),
+      pad,
+      attr,
+    });
+    const inputs = kind.inputs(n).map((id) => shapes.get(id)!);
+    shapes.set(
+      n.id,
+      kind.shape(n, inputs, channels.get(n.id)!, {
+        height: options.height,
+        width: options.width,
+        where,
+      }),
+    );
   }
 
   const input = network.nodes.find((n): n is Extract<LayerNode, { op: "input" }> =>

@@ -24,6 +24,7 @@
  * @module
  */
 import type { onnx as O } from "onnx-proto";
+import { layerKind } from "../engine/layers/registry.ts";
 import type { Activation, LayerNode, Network, PadMode } from "./graph.ts";
 import { inferChannels, paramTensors } from "./count.ts";
 import type { CropBox } from "./onnx_export.ts";
@@ -590,30 +591,11 @@ function scaleDepth(nodes: readonly LayerNode[]): { multiple: number; downscale:
   const scale = new Map<string, number>();
   let deepest = 1;
   for (const n of nodes) {
-    let s = 1;
-    switch (n.op) {
-      case "input":
-        s = 1;
-        break;
-      case "conv":
-        s = scale.get(n.input)! * n.stride;
-        break;
-      case "pool":
-        s = scale.get(n.input)! * 2;
-        break;
-      case "lanczos_down":
-        s = scale.get(n.input)! * n.factor;
-        break;
-      case "upsample":
-        s = scale.get(n.input)! / 2;
-        break;
-      case "concat":
-      case "add":
-        s = Math.max(...n.inputs.map((x) => scale.get(x)!));
-        break;
-      default:
-        s = scale.get(n.input)!;
-    }
+    const kind = layerKind(n.op);
+    const inputs = kind.inputs(n);
+    const s = inputs.length === 0
+      ? 1
+      : Math.max(...inputs.map((x) => scale.get(x)!)) * (kind.downscale?.(n) ?? 1);
     scale.set(n.id, s);
     deepest = Math.max(deepest, s);
   }

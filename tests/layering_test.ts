@@ -11,13 +11,13 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /**
  * What each layer may import, bottom to top. `engine/compile.ts` is the bridge that compiles a
  * `models/` network into a plan; the rest of engine/ (the plan format and the backends) imports
- * nothing above engine/.
+ * nothing above engine/. models/ sits above engine/ and reads its layer kinds (engine/layers/).
  */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: ["core"],
   image: ["core", "image"],
   engine: ["engine"],
-  models: ["models"],
+  models: ["engine", "models"],
   "engine/compile.ts": ["engine", "models"],
   "engine/mod.ts": ["engine", "models"],
   dip: ["core", "image", "engine", "models", "dip"],

@@ -1,12 +1,14 @@
 /**
  * Pass 6, forward buffers: the `io` arena (z0, z, target, mask, EMA, and for ES-WMV the best
  * output and the ring of outputs), one `act` region per kept forward tensor (aliased concat
- * inputs are slices of their concat's region), and the BN statistics in `stats`. Regions in
+ * inputs are slices of their concat's region), and the statistics of every layer whose kind keeps
+ * them (BN) in `stats`. Regions in
  * `io` and `act` start on {@link ALIGN}-float boundaries.
  *
  * @module
  */
 import type { StatsRef, View } from "../plan.ts";
+import { layerKind } from "../layers/registry.ts";
 import type { Aliases } from "./aliasing.ts";
 import type { Shape, TensorGraph } from "./graph.ts";
 
@@ -101,7 +103,7 @@ export function layoutBuffers(
   let statsSize = 0;
   const stats = new Map<string, StatsRef>();
   for (const t of order) {
-    if (t.node?.op !== "bn") continue;
+    if (t.node === undefined || !layerKind(t.node.op).stats) continue;
     stats.set(t.id, { offset: statsSize, batchStride: 2 * t.shape.c, channels: t.shape.c });
     statsSize += batch * 2 * t.shape.c;
   }

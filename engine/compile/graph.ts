@@ -3,50 +3,19 @@
  * {@link Tensor}s with inferred shapes, in topological order. Every pass after shape inference
  * reads a {@link TensorGraph}.
  *
- * The passes import nothing above engine/ (tests/layering_test.ts), so the layer vocabulary they
- * read is declared here: {@link GraphNode} is what the compiler reads of a models/ `LayerNode`.
- * engine/compile.ts hands a models/ network's nodes to the passes, and the type checker holds
- * the two unions together there.
+ * The passes import nothing above engine/ (tests/layering_test.ts) and read a layer only through
+ * its layer kind's record (engine/layers/registry.ts): {@link GraphNode} is any node with an
+ * `op` and an `id`, and the record of its `op` knows the rest.
  *
  * @module
  */
-import type { Activation } from "../plan.ts";
+import type { NodeBase, Shape } from "../layers/kind.ts";
 
-/** What the compiler reads of one layer of a models/ network (models/graph.ts `LayerNode`). */
-export type GraphNode =
-  | { readonly op: "input"; readonly id: string; readonly downscale: number }
-  | {
-    readonly op: "conv";
-    readonly id: string;
-    readonly input: string;
-    readonly kernel: number;
-    readonly stride: number;
-    readonly pad: "reflection" | "zero" | "replicate";
-    readonly bias: boolean;
-  }
-  | { readonly op: "bn"; readonly id: string; readonly input: string; readonly act: Activation }
-  | { readonly op: "act"; readonly id: string; readonly input: string; readonly act: Activation }
-  | {
-    readonly op: "pool";
-    readonly id: string;
-    readonly input: string;
-    readonly mode: "avg" | "max";
-  }
-  | {
-    readonly op: "lanczos_down";
-    readonly id: string;
-    readonly input: string;
-    readonly factor: number;
-    readonly kernel: "lanczos2" | "lanczos3";
-  }
-  | {
-    readonly op: "upsample";
-    readonly id: string;
-    readonly input: string;
-    readonly mode: "nearest" | "bilinear";
-  }
-  | { readonly op: "concat"; readonly id: string; readonly inputs: readonly string[] }
-  | { readonly op: "add"; readonly id: string; readonly inputs: readonly [string, string] };
+export type { Shape } from "../layers/kind.ts";
+
+/** What the compiler reads of one layer of a models/ network: its kind and id (the rest is the
+ * kind's business, engine/layers/). */
+export type GraphNode = NodeBase;
 
 /** What the compiler reads of a models/ `Network`. */
 export interface GraphNetwork {
@@ -58,16 +27,6 @@ export interface GraphNetwork {
   readonly output: string;
   /** The output height and width must be a multiple of this. */
   readonly sizeMultiple: number;
-}
-
-/** Channels × height × width of one fit's tensor. */
-export interface Shape {
-  /** Channels. */
-  c: number;
-  /** Height. */
-  h: number;
-  /** Width. */
-  w: number;
 }
 
 /** A data-term downsample stage: the fixed separable kernel, its stride and padding. */

@@ -6,8 +6,8 @@
  * @module
  */
 import type { ParamInit, ParamRef } from "../plan.ts";
+import { layerKind } from "../layers/registry.ts";
 import type { GraphNode } from "./graph.ts";
-import { lanczosWeight } from "./lanczos.ts";
 
 /** What the layout reads of a models/count.ts `ParamTensor`. */
 export interface ParamSpec {
@@ -19,8 +19,11 @@ export interface ParamSpec {
   readonly size: number;
   /** PyTorch shape (OIHW for conv weights). */
   readonly shape: readonly number[];
-  /** How PyTorch initialises it (`lanczos`: the Lanczos kernel on the channel diagonal). */
-  readonly init: "uniform" | "one" | "zero" | "lanczos";
+  /**
+   * How PyTorch initialises it; any init but `uniform`/`one`/`zero` (`lanczos`: the Lanczos
+   * kernel on the channel diagonal) takes its values from the layer kind's `initValues`.
+   */
+  readonly init: "uniform" | "one" | "zero" | "lanczos" | "values";
   /** cin·k·k for conv tensors. */
   readonly fanIn: number;
 }
@@ -53,13 +56,19 @@ export function layoutParams(
       params.push({ ref, init: "constant", value: p.init === "one" ? 1 : 0, name: p.name });
     } else {
       const node = nodes.find((n) => n.id === p.node);
-      if (node?.op !== "lanczos_down") {
-        throw new Error(`${where}: internal error, ${p.name} is not a Lanczos kernel`);
+      const initValues = node && layerKind(node.op, where).initValues;
+      if (!node || !initValues) {
+        throw new Error(`${where}: internal error, ${p.name} has no initial values`);
       }
       params.push({
         ref,
         init: "values",
-        values: lanczosWeight(node.factor, node.kernel, p.shape[0]!),
+        values: initValues(node, {
+          suffix: p.name.slice(p.node.length + 1),
+          shape: p.shape,
+          init: p.init,
+          fanIn: p.fanIn,
+        }),
         name: p.name,
       });
     }
