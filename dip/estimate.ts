@@ -7,8 +7,10 @@
  * @module
  */
 import type { EngineName, Trainer } from "../engine/backend.ts";
+import { layoutMemory } from "../engine/cpu/memory.ts";
 import { inputNoise } from "../engine/init.ts";
 import { createTrainer } from "../engine/mod.ts";
+import type { Plan } from "../engine/plan.ts";
 import { fitGeometry, type ImageShape, planBytes } from "./geometry.ts";
 import type { ResolvedFit } from "./options.ts";
 
@@ -22,7 +24,11 @@ export interface FitEstimate {
   readonly steps: number;
   /** Predicted wall time of the fit: setup + steps × msPerStep. */
   readonly totalMs: number;
-  /** Engine memory of one fit's plan (every arena), in bytes. */
+  /**
+   * Engine memory of one fit, in bytes: the plan's arenas, the copy of the parameters and Adam
+   * moments that every fit snapshots (backtracking, divergence restores), and on the cpu engine
+   * its per-thread convolution scratch ({@link engineBytes}).
+   */
   readonly memoryBytes: number;
   /** The network's output size the fit trains at (padded, × the scale). */
   readonly height: number;
@@ -32,6 +38,19 @@ export interface FitEstimate {
   readonly adapter: string;
   /** Steps timed. */
   readonly calibrationSteps: number;
+}
+
+/**
+ * Bytes an engine allocates for a plan. The cpu engine: its whole wasm memory
+ * (engine/cpu/memory.ts' layout for `threads` workers: arenas, the snapshot, per-thread
+ * scratch). Other engines: the arenas plus the snapshot of param, adamM and adamV the fit takes
+ * at its first check (engine/webgpu allocates it then; the reference engine copies the same).
+ * Measured against the process's peak RSS by bench/cost.ts: the arenas alone missed the
+ * snapshot and scratch, 37 % of the memory of a 128-channel fit at 64².
+ */
+export function engineBytes(plan: Plan, engine: string, threads: number): number {
+  if (engine === "cpu") return layoutMemory(plan, threads).totalBytes;
+  return planBytes(plan) + 3 * 4 * plan.arenaSizes.param;
 }
 
 /**
@@ -46,9 +65,11 @@ export async function estimateFit(
   const geometry = fitGeometry(fit, input);
   const plan = geometry.compile(1);
   const t0 = performance.now();
+  // The cpu engine's default, made explicit so that its memory layout can be computed.
+  const threads = options.threads ?? fit.threads ?? navigator.hardwareConcurrency ?? 1;
   const trainer: Trainer = await createTrainer(plan, {
     engine: options.engine ?? fit.engine,
-    threads: options.threads ?? fit.threads,
+    threads,
   });
   try {
     await trainer.reset([fit.seed]);
@@ -74,7 +95,7 @@ export async function estimateFit(
       setupMs,
       steps,
       totalMs: setupMs + steps * msPerStep,
-      memoryBytes: planBytes(plan),
+      memoryBytes: engineBytes(plan, trainer.engine, threads),
       height: geometry.height,
       width: geometry.width,
       engine: trainer.engine,

@@ -1,8 +1,9 @@
 import { equal, ok } from "node:assert/strict";
-import { describeEstimate, estimateFit } from "../dip/estimate.ts";
+import { describeEstimate, engineBytes, estimateFit } from "../dip/estimate.ts";
 import { explainFit } from "../dip/explain.ts";
 import { resolveFitOptions } from "../dip/fit.ts";
 import { fitGeometry, planBytes } from "../dip/geometry.ts";
+import { layoutMemory } from "../engine/cpu/memory.ts";
 
 const TINY = {
   net: { channelsDown: [4, 4], channelsUp: [4, 4], channelsSkip: [2, 2] },
@@ -19,7 +20,10 @@ Deno.test("estimateFit() times the real plan and scales it to the fit's steps an
   equal(estimate.height, geometry.height);
   equal(estimate.width % 4, 0);
   ok(estimate.width >= 26);
-  equal(estimate.memoryBytes, planBytes(geometry.compile(1)));
+  // the cpu engine's whole wasm memory for one thread, not the plan's arenas alone
+  const plan = geometry.compile(1);
+  equal(estimate.memoryBytes, layoutMemory(plan, 1).totalBytes);
+  ok(estimate.memoryBytes > planBytes(plan) + 3 * 4 * plan.arenaSizes.param);
   equal(estimate.steps, 1000);
   ok(estimate.msPerStep > 0);
   ok(Math.abs(estimate.totalMs - (estimate.setupMs + 1000 * estimate.msPerStep)) < 1e-6);
@@ -36,4 +40,18 @@ Deno.test("explainFit() gives the parameter count, and MACs and memory for a kno
   ok(/for 3×512×512 \(fitted at 512×512\): [\d.]+ GMAC forward, about [\d.]+ GiB/.test(text), text);
   ok(text.endsWith("engine: cpu"));
   ok(!explainFit(fit).includes("GMAC"), "no cost without an input size");
+});
+
+Deno.test("engineBytes() counts the snapshot every fit takes, and the cpu engine's per-thread scratch", () => {
+  const fit = resolveFitOptions({ task: "denoise", ...TINY });
+  const plan = fitGeometry(fit, { channels: 3, height: 32, width: 32 }).compile(1);
+  const snapshot = 3 * 4 * plan.arenaSizes.param;
+  ok(plan.arenaSizes.param > 0);
+  equal(engineBytes(plan, "webgpu", 2), planBytes(plan) + snapshot);
+  equal(engineBytes(plan, "reference", 1), planBytes(plan) + snapshot);
+  const one = engineBytes(plan, "cpu", 1);
+  const two = engineBytes(plan, "cpu", 2);
+  ok(one >= planBytes(plan) + snapshot, `${one} < arenas + snapshot`);
+  ok(two > one, "a second worker thread adds its scratch");
+  equal(two, layoutMemory(plan, 2).totalBytes);
 });
