@@ -6,7 +6,12 @@
  * without any other file knowing of it.
  */
 import assert from "node:assert/strict";
-import { type CompileOptions, compilePlan, downsampleTerm } from "../engine/compile.ts";
+import {
+  type CompileOptions,
+  compilePlan,
+  describePlan,
+  downsampleTerm,
+} from "../engine/compile.ts";
 import { CPU_KERNELS } from "../engine/cpu/schedule.ts";
 import {
   BUILTIN_LAYERS,
@@ -256,6 +261,7 @@ Deno.test("a layer kind registered at run time compiles, counts, describes and t
   assert.equal(plan.forward.filter((s) => s.kind === ("toy_negate" as string)).length, 1);
   assert.equal(plan.backward.filter((s) => s.kind === ("toy_negate" as string)).length, 1);
   assert.equal(plan.paramsPerFit, twinPlan.paramsPerFit);
+  assert.match(describePlan(plan), /toy_negate +neg +from act@\d+\[3×6×5\], to act@\d+\[3×6×5\]/);
 
   // The twin's c2 weight is the toy's negated, so both compute the same function: c2(−a; W) =
   // c2(a; −W) term by term, and Adam keeps the weights opposite (its update is odd in the

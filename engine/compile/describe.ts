@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Plan, Step, View } from "../plan.ts";
+import type { Plan, Step, StepKind, StepOf, View } from "../plan.ts";
 import { stepLabel } from "./labels.ts";
 
 function fmtView(v: View): string {
@@ -13,49 +13,50 @@ function fmtView(v: View): string {
   }]`;
 }
 
+const acc = (s: { readonly accumulate: boolean }) => s.accumulate ? " +=" : "";
+const xToY = (s: { readonly x: View; readonly y: View }) => `${fmtView(s.x)} → ${fmtView(s.y)}`;
+const dyToDx = (s: { readonly dy: View; readonly dx: View; readonly accumulate: boolean }) =>
+  `${fmtView(s.dy)} →${acc(s)} ${fmtView(s.dx)}`;
+
+/** How `describePlan` shows each step kind's operands, keyed by step kind like the kernels. */
+const STEP_FORMATS: { readonly [K in StepKind]: (s: StepOf<K>) => string } = {
+  conv: (s) => `${xToY(s)} k${s.k}/${s.stride} ${s.pad}`,
+  bn_act: (s) => `${xToY(s)} ${s.act}`,
+  act: (s) => `${xToY(s)} ${s.act}`,
+  pool: (s) => `${xToY(s)} ${s.mode}`,
+  upsample: (s) => `${xToY(s)} ${s.mode}`,
+  crop_copy: xToY,
+  resample_down: xToY,
+  add: (s) => `${fmtView(s.a)} + ${fmtView(s.b)} → ${fmtView(s.y)}`,
+  conv_bwd_data: dyToDx,
+  bn_act_bwd: dyToDx,
+  act_bwd: dyToDx,
+  pool_bwd: dyToDx,
+  upsample_bwd: dyToDx,
+  crop_copy_bwd: dyToDx,
+  copy_grad: dyToDx,
+  resample_down_bwd: dyToDx,
+  conv_bwd_weight: (s) => `${fmtView(s.x)} ⊗ ${fmtView(s.dy)} → grad@${s.weight.offset}`,
+  input_noise: (s) => `${fmtView(s.z0)} → ${fmtView(s.z)} std ${s.std}`,
+  mse_loss: (s) =>
+    `${fmtView(s.pred)} vs ${fmtView(s.target)}${s.mask ? ` mask ${fmtView(s.mask)}` : ""}`,
+  adam: (s) => `${s.size} params lr ${s.lr}`,
+  ema: (s) => `${fmtView(s.x)} → ${fmtView(s.ema)} decay ${s.decay}`,
+  psnr: (s) => `${fmtView(s.a)} vs ${fmtView(s.b)}`,
+  wmv: (s) => `${fmtView(s.x)} window ${s.window}`,
+};
+
+/** A step kind registered at run time (a toy layer's): its views, in field order. */
+function fmtOther(s: Step): string {
+  return Object.entries(s)
+    .filter(([, v]) => typeof v === "object" && v !== null && "arena" in v)
+    .map(([k, v]) => `${k} ${fmtView(v as View)}`)
+    .join(", ");
+}
+
 function fmtStep(s: Step): string {
-  const acc = "accumulate" in s && s.accumulate ? " +=" : "";
-  switch (s.kind) {
-    case "conv":
-      return `${fmtView(s.x)} → ${fmtView(s.y)} k${s.k}/${s.stride} ${s.pad}`;
-    case "bn_act":
-      return `${fmtView(s.x)} → ${fmtView(s.y)} ${s.act}`;
-    case "act":
-    case "pool":
-    case "upsample":
-    case "crop_copy":
-    case "resample_down":
-      return `${fmtView(s.x)} → ${fmtView(s.y)}${"act" in s ? ` ${s.act}` : ""}${
-        "mode" in s ? ` ${s.mode}` : ""
-      }`;
-    case "add":
-      return `${fmtView(s.a)} + ${fmtView(s.b)} → ${fmtView(s.y)}`;
-    case "conv_bwd_data":
-    case "bn_act_bwd":
-    case "act_bwd":
-    case "pool_bwd":
-    case "upsample_bwd":
-    case "crop_copy_bwd":
-    case "copy_grad":
-    case "resample_down_bwd":
-      return `${fmtView(s.dy)} →${acc} ${fmtView(s.dx)}`;
-    case "conv_bwd_weight":
-      return `${fmtView(s.x)} ⊗ ${fmtView(s.dy)} → grad@${s.weight.offset}`;
-    case "input_noise":
-      return `${fmtView(s.z0)} → ${fmtView(s.z)} std ${s.std}`;
-    case "mse_loss":
-      return `${fmtView(s.pred)} vs ${fmtView(s.target)}${
-        s.mask ? ` mask ${fmtView(s.mask)}` : ""
-      }`;
-    case "adam":
-      return `${s.size} params lr ${s.lr}`;
-    case "ema":
-      return `${fmtView(s.x)} → ${fmtView(s.ema)} decay ${s.decay}`;
-    case "psnr":
-      return `${fmtView(s.a)} vs ${fmtView(s.b)}`;
-    case "wmv":
-      return `${fmtView(s.x)} window ${s.window}`;
-  }
+  const format = (STEP_FORMATS as Readonly<Record<string, (s: Step) => string>>)[s.kind];
+  return format !== undefined && Object.hasOwn(STEP_FORMATS, s.kind) ? format(s) : fmtOther(s);
 }
 
 /**
