@@ -8,7 +8,9 @@
  * - `estimate`: what `--dry-run` does, cold: `estimateFit()` for the preset at that size.
  * - `measure`: the same plan, compiled the same way (dip/geometry.ts), on a new trainer:
  *   `--warmup` steps, one step timed alone to size the run, then N steps timed with the scalars
- *   read once at the end (N fills `--cell-s` seconds, at least 3, at most 200). Memory: the
+ *   read once at the end (N fills `--cell-s` seconds, at least 3, at most 200), and the CPU
+ *   time the process got over those steps ÷ (their wall time × threads): well under 100 % when
+ *   other work shared the cores (the table prints it and the load average). Memory: the
  *   engine's own accounting (the cpu engine's wasm memory, engine/cpu/memory.ts' layout; the
  *   plan's arenas elsewhere) and the process's peak RSS above its RSS just before the trainer
  *   was created (VmHWM, reset through /proc/self/clear_refs), workers included (they are
@@ -28,6 +30,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { makeImage } from "../core/image.ts";
 import { addGaussianNoise } from "../dip/degrade.ts";
@@ -107,6 +110,8 @@ interface Measured {
   msPerStep: number;
   steps: number;
   oneStepMs: number;
+  /** CPU time of the process over the timed steps ÷ (their wall time × threads). */
+  cpuShare: number;
   setupMs: number;
   engineBytes: number;
   planBytes: number;
@@ -157,10 +162,14 @@ async function measure(
     await trainer.readScalars();
     const oneStepMs = performance.now() - t1;
     const steps = Math.min(200, Math.max(3, Math.floor(cellMs / oneStepMs)));
+    const c2 = process.cpuUsage();
     const t2 = performance.now();
     trainer.run(steps);
     const scalars = await trainer.readScalars();
-    const msPerStep = (performance.now() - t2) / steps;
+    const wall = performance.now() - t2;
+    const cpu = process.cpuUsage(c2);
+    const msPerStep = wall / steps;
+    const cpuShare = (cpu.user + cpu.system) / 1000 / (wall * threads);
     if (!Array.from(scalars.loss).every(Number.isFinite)) {
       throw new Error(`bench/cost: ${preset} at ${size}² gave a non-finite loss`);
     }
@@ -172,6 +181,7 @@ async function measure(
       msPerStep,
       steps,
       oneStepMs,
+      cpuShare,
       setupMs,
       engineBytes,
       planBytes: planBytes(plan),
@@ -220,6 +230,8 @@ export interface CostRow {
   measured: Measured;
   estimate: Pick<FitEstimate, "msPerStep" | "setupMs" | "memoryBytes">;
   fit?: { steps: number; wallMs: number; estimateMs: number };
+  /** The 1-minute load average after the cell. */
+  load1: number;
 }
 
 async function child(mode: string, args: string[]): Promise<unknown> {
@@ -252,19 +264,21 @@ const seconds = (ms: number) =>
 /** The markdown table of measured rows. */
 export function costTable(rows: readonly CostRow[]): string {
   const lines = [
-    "| preset  | size | params    | GMAC fwd | ms/step measured (N) | per 1,000 steps | estimate ms/step | est. error | engine memory | RSS peak Δ | estimate memory |",
-    "| ------- | ---: | --------: | -------: | -------------------: | --------------: | ---------------: | ---------: | ------------: | ---------: | --------------: |",
+    "| preset  | size | params    | GMAC fwd | ms/step measured (N) | CPU share | load | per 1,000 steps | estimate ms/step | est. error | engine memory | RSS peak Δ | estimate memory |",
+    "| ------- | ---: | --------: | -------: | -------------------: | --------: | ---: | --------------: | ---------------: | ---------: | ------------: | ---------: | --------------: |",
   ];
   for (const r of rows) {
     const m = r.measured;
     lines.push(
       `| ${r.preset} | ${r.size}² | ${m.params.toLocaleString("en-US")} | ${
         m.forwardGmac.toFixed(2)
-      } | ${m.msPerStep.toFixed(1)} (${m.steps}) | ${seconds(1000 * m.msPerStep)} | ${
-        r.estimate.msPerStep.toFixed(1)
-      } | ${pct(r.estimate.msPerStep, m.msPerStep)} | ${gibOrMib(m.engineBytes)} | ${
-        gibOrMib(m.rssDeltaBytes)
-      } | ${gibOrMib(r.estimate.memoryBytes)} |`,
+      } | ${m.msPerStep.toFixed(1)} (${m.steps}) | ${(100 * m.cpuShare).toFixed(0)} % | ${
+        r.load1.toFixed(1)
+      } | ${seconds(1000 * m.msPerStep)} | ${r.estimate.msPerStep.toFixed(1)} | ${
+        pct(r.estimate.msPerStep, m.msPerStep)
+      } | ${gibOrMib(m.engineBytes)} | ${gibOrMib(m.rssDeltaBytes)} | ${
+        gibOrMib(r.estimate.memoryBytes)
+      } |`,
     );
   }
   const fits = rows.filter((r) => r.fit);
@@ -374,6 +388,7 @@ async function main() {
           setupMs: estimate.setupMs,
           memoryBytes: estimate.memoryBytes,
         },
+        load1: 0,
       };
       if (fitSizes.has(size)) {
         const f = await child("fit", [...cell, "--steps", String(fitSteps)]) as {
@@ -384,6 +399,7 @@ async function main() {
         const estimateMs = estimate.setupMs + f.iterations * estimate.msPerStep;
         row.fit = { steps: f.iterations, wallMs: f.wallMs, estimateMs };
       }
+      row.load1 = Number(load().split(" ")[0]);
       rows.push(row);
       console.error(
         `${preset} ${size}²: ${measured.msPerStep.toFixed(1)} ms/step over ${measured.steps} ` +
