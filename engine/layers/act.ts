@@ -9,9 +9,13 @@ import { defineLayer, oneInput } from "./kind.ts";
 
 /** A pointwise activation on its own. */
 export interface ActNode {
+  /** The kind. */
   op: "act";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** The nonlinearity. */
   act: Activation;
 }
 

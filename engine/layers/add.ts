@@ -8,8 +8,11 @@ import { defineLayer } from "./kind.ts";
 
 /** Elementwise sum of two tensors of one shape (ResNet blocks). */
 export interface AddNode {
+  /** The kind. */
   op: "add";
+  /** Unique within the network. */
   id: string;
+  /** The two nodes it sums. */
   inputs: [string, string];
 }
 

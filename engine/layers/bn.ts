@@ -10,9 +10,13 @@ import { defineLayer, oneInput } from "./kind.ts";
 
 /** BatchNorm2d in training mode with per-image statistics (eps 1e-5), affine, then `act`. */
 export interface BnNode {
+  /** The kind. */
   op: "bn";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** The activation after the normalisation. */
   act: Activation;
 }
 

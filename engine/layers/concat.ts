@@ -12,8 +12,11 @@ import { defineLayer } from "./kind.ts";
 
 /** Channel concat; every input is centre-cropped to the smallest H and W (reference `Concat`). */
 export interface ConcatNode {
+  /** The kind. */
   op: "concat";
+  /** Unique within the network. */
   id: string;
+  /** The nodes it concatenates, in channel order. */
   inputs: string[];
 }
 

@@ -16,13 +16,21 @@ export type PadMode = "reflection" | "zero" | "replicate";
  * Output size: floor((H + 2p - k) / stride) + 1 with p = (k-1)/2 (k odd) — PyTorch's rule.
  */
 export interface ConvNode {
+  /** The kind. */
   op: "conv";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** Output channels. */
   outChannels: number;
+  /** Kernel size k (odd). */
   kernel: number;
+  /** Stride. */
   stride: 1 | 2;
+  /** How the borders are padded. */
   pad: PadMode;
+  /** Whether it adds a bias per output channel. */
   bias: boolean;
 }
 

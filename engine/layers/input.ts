@@ -12,9 +12,13 @@ import { defineLayer } from "./kind.ts";
  * (1 for DIP's skip nets; 2^layers for the Deep Decoder, whose z is small).
  */
 export interface InputNode {
+  /** The kind. */
   op: "input";
+  /** Unique within the network. */
   id: string;
+  /** Channels of z. */
   channels: number;
+  /** z is the fit's size divided by this. */
   downscale: number;
 }
 

@@ -16,10 +16,15 @@ import { defineLayer, oneInput } from "./kind.ts";
  * padding to keep exactly H/factor.
  */
 export interface LanczosDownNode {
+  /** The kind. */
   op: "lanczos_down";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** Downsampling factor (the stride). */
   factor: number;
+  /** Lanczos support a = 2 or 3. */
   kernel: "lanczos2" | "lanczos3";
 }
 

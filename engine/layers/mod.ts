@@ -5,6 +5,8 @@
  * @module
  */
 export * from "./kind.ts";
+export { ARENAS } from "../plan.ts";
+export type { Activation, Arena, ParamRef, StatsRef, Step, View } from "../plan.ts";
 export * from "./registry.ts";
 export type { ActNode } from "./act.ts";
 export type { AddNode } from "./add.ts";

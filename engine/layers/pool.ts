@@ -8,9 +8,13 @@ import { defineLayer, oneInput } from "./kind.ts";
 
 /** 2×2 pooling with stride 2 (`avg` or `max`); output floor(H/2)×floor(W/2). */
 export interface PoolNode {
+  /** The kind. */
   op: "pool";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** Average or maximum of each 2×2 block. */
   mode: "avg" | "max";
 }
 

@@ -9,9 +9,13 @@ import { defineLayer, oneInput } from "./kind.ts";
 
 /** ×2 upsampling; bilinear uses align_corners=False (PyTorch ≥ 0.4 semantics). */
 export interface UpsampleNode {
+  /** The kind. */
   op: "upsample";
+  /** Unique within the network. */
   id: string;
+  /** The node it reads. */
   input: string;
+  /** Interpolation. */
   mode: "nearest" | "bilinear";
 }
 
