@@ -23,6 +23,7 @@
 import type { EngineName, Trainer } from "./backend.ts";
 import type { Plan } from "./plan.ts";
 import { createReferenceTrainer } from "./reference.ts";
+import { probeWebGpu } from "./webgpu/probe.ts";
 
 export type { EngineName, StepScalars, Trainer } from "./backend.ts";
 export type * from "./plan.ts";
@@ -83,22 +84,13 @@ async function loadFactory(engine: "webgpu" | "cpu"): Promise<Factory> {
 
 /**
  * The engine "auto" picks: "webgpu" when `navigator.gpu` yields an adapter that is not a
- * software fallback (llvmpipe is), else "cpu".
+ * software fallback (llvmpipe is), else "cpu". Off the main thread the adapter is asked in a
+ * short-lived process (engine/webgpu/probe.ts), so detecting never leaves WebGPU state on a
+ * thread that may end while the process exits.
  */
 export async function detectEngine(): Promise<"webgpu" | "cpu"> {
-  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
-  if (!gpu) return "cpu";
-  try {
-    const adapter = await gpu.requestAdapter();
-    if (!adapter) return "cpu";
-    // In Deno 2.x isFallbackAdapter lives on adapter.info (on the adapter in the spec's older form).
-    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-    const fallback = info?.isFallbackAdapter ??
-      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
-    return fallback ? "cpu" : "webgpu";
-  } catch {
-    return "cpu";
-  }
+  const gpu = await probeWebGpu();
+  return gpu.available && !gpu.fallback ? "webgpu" : "cpu";
 }
 
 /**

@@ -13,6 +13,8 @@ import { InputError } from "../core/errors.ts";
 import { type KerasModel, kerasToOnnx } from "../models/onnx_keras.ts";
 import { OnnxImportError } from "../models/onnx_import.ts";
 import { decodeModel } from "../models/onnx.ts";
+import { onMainThread } from "../engine/webgpu/main_thread.ts";
+import { probeWebGpu } from "../engine/webgpu/probe.ts";
 
 /** A tensor as a model sees it: batch 1, `dims` in the model's layout. */
 export interface ModelTensor {
@@ -63,16 +65,17 @@ export async function readModelFile(path: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * Whether "auto" may use ORT's WebGPU provider: a hardware adapter, and this JavaScript on the
+ * main thread. ORT's WebGPU runs on the calling thread, and a thread other than the main one
+ * that used WebGPU can abort the process as it exits (engine/webgpu/main_thread.ts); off the
+ * main thread "auto" stays on wasm (`provider: "webgpu"` is still obeyed). The adapter is
+ * asked through probeWebGpu, which touches no WebGPU on this thread off the main one.
+ */
 async function hardwareAdapter(): Promise<boolean> {
-  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
-  if (!gpu) return false;
-  try {
-    const adapter = await gpu.requestAdapter();
-    const info = adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
-    return adapter !== null && adapter !== undefined && !(info?.isFallbackAdapter ?? false);
-  } catch {
-    return false;
-  }
+  if (!onMainThread()) return false;
+  const gpu = await probeWebGpu();
+  return gpu.available && !gpu.fallback;
 }
 
 type Ort = typeof import("onnxruntime-web");

@@ -7,6 +7,7 @@ import { psnr } from "../image/metrics.ts";
 import { attr, encodeModel, floatTensor } from "../models/onnx.ts";
 import { applyModel, loadModel, modelOp } from "../ops/model.ts";
 import { namedModelPath } from "../ops/model_named.ts";
+import { probeWebGpu } from "../engine/webgpu/probe.ts";
 import { tempDir } from "./fixtures.ts";
 
 /** An ONNX image model: y = nearest ×2 upsampling of (x · gain), C channels, free H and W. */
@@ -283,13 +284,8 @@ Deno.test("examples/learned-vs-dip.ts scores ESRGAN ×4 and DIP ×4 side by side
   }
 });
 
-const hasGpu = await (async () => {
-  try {
-    return (await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
+// Asked without touching WebGPU on this test thread (engine/webgpu/main_thread.ts).
+const hasGpu = (await probeWebGpu()).available;
 
 Deno.test({
   name: "the webgpu provider (onnxruntime-web/webgpu) gives the wasm provider's output",
@@ -297,9 +293,29 @@ Deno.test({
   async fn() {
     const path = await writeModel(upsampler(3, 0.5));
     const card = testCard(16, 16);
-    const gpu = await loadModel({ path, provider: "webgpu" });
-    assert.equal(gpu.runtime, "onnxruntime-web webgpu");
-    const a = await applyModel(card, gpu, { factor: 2 });
+    // ORT's WebGPU runs in a child process, on its main thread: a test file's thread that used
+    // WebGPU can abort the whole test process as it exits (engine/webgpu/main_thread.ts).
+    const script = `${await tempDir()}/webgpu_provider.ts`;
+    const url = (file: string) => JSON.stringify(new URL(file, import.meta.url).href);
+    await Deno.writeTextFile(
+      script,
+      `import { testCard } from ${url("../image/testcard.ts")};
+import { applyModel, loadModel } from ${url("../ops/model.ts")};
+const gpu = await loadModel({ path: ${JSON.stringify(path)}, provider: "webgpu" });
+const a = await applyModel(testCard(16, 16), gpu, { factor: 2 });
+console.log(JSON.stringify({ runtime: gpu.runtime, height: a.height, width: a.width, data: [...a.data] }));
+`,
+    );
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", "--config", config, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+    const r = JSON.parse(new TextDecoder().decode(child.stdout));
+    assert.equal(r.runtime, "onnxruntime-web webgpu");
+    const a = makeImage(3, r.height, r.width, new Float32Array(r.data));
     const b = await applyModel(card, await loadModel({ path }), { factor: 2 });
     assert.ok(psnr(a, b) > 80, `webgpu vs wasm ${psnr(a, b)} dB`);
   },

@@ -2,18 +2,14 @@ import assert from "node:assert/strict";
 import { compilePlan } from "../engine/compile.ts";
 import { inputNoise } from "../engine/init.ts";
 import { createTrainer } from "../engine/mod.ts";
+import { probeWebGpu } from "../engine/webgpu/probe.ts";
 import type { EngineName } from "../engine/backend.ts";
 import { skip } from "../models/mod.ts";
 import { exportOnnx } from "../models/onnx_export.ts";
 import { maxAbsDiff, ortRun, seededWeights } from "./onnx_harness.ts";
 
-const hasGpu = await (async () => {
-  try {
-    return (await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
+// Asked without touching WebGPU on this test thread (engine/webgpu/main_thread.ts).
+const hasGpu = (await probeWebGpu()).available;
 
 const ENGINES: EngineName[] = ["reference", "cpu", ...(hasGpu ? ["webgpu" as const] : [])];
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { compilePlan, downsampleTerm } from "../engine/compile.ts";
 import type { DataTerm, Plan } from "../engine/plan.ts";
 import { createReferenceTrainer } from "../engine/reference.ts";
-import { createWebGpuTrainer } from "../engine/webgpu/mod.ts";
+import { createWebGpuTrainer, probeWebGpu } from "../engine/webgpu/mod.ts";
 import { HARDWARE_TUNING, kernelsForStep } from "../engine/webgpu/kernels.ts";
 import { skip } from "../models/skip.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
@@ -191,10 +191,11 @@ Deno.test("webgpu trainer lowers the loss, and restore() returns to the snapshot
 });
 
 Deno.test("webgpu trainer names the limit when a kernel's range exceeds the adapter's binding size", async () => {
-  const adapter = await navigator.gpu.requestAdapter();
-  assert.ok(adapter);
+  // The adapter's limits without touching WebGPU on this test thread (engine/webgpu/main_thread.ts).
+  const gpu = await probeWebGpu();
+  assert.ok(gpu.available);
   // One activation just over the adapter's maxStorageBufferBindingSize; nothing is allocated.
-  const floats = adapter.limits.maxStorageBufferBindingSize / 4 + 64;
+  const floats = gpu.maxStorageBufferBindingSize / 4 + 64;
   const big = { arena: "act", offset: 0, batchStride: floats, c: 1, h: 1, w: floats } as const;
   const io = { arena: "io", offset: 0, batchStride: 1, c: 1, h: 1, w: 1 } as const;
   const plan: Plan = {
@@ -223,7 +224,7 @@ Deno.test("webgpu trainer names the limit when a kernel's range exceeds the adap
     forwardMacs: 0,
   };
   await assert.rejects(
-    () => createWebGpuTrainer(plan, { adapter }),
+    () => createWebGpuTrainer(plan),
     /limit/,
   );
 });

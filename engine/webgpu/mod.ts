@@ -30,9 +30,13 @@ import {
   stepCounterKernel,
   type Tuning,
 } from "./kernels.ts";
+import { onMainThread } from "./main_thread.ts";
+import { canStartHost, createRemoteWebGpuTrainer } from "./remote.ts";
 import { type BufferName, CTRL_SEEDS, type Kernel } from "./wgsl.ts";
 
 export type { Arena, Plan, StepScalars, Trainer };
+export { onMainThread } from "./main_thread.ts";
+export { probeWebGpu, type WebGpuProbe } from "./probe.ts";
 
 /** Options of {@link createWebGpuTrainer}. */
 export interface WebGpuTrainerOptions {
@@ -45,6 +49,14 @@ export interface WebGpuTrainerOptions {
    * invocations, wider reductions). Default: "software" on a fallback adapter, else "hardware".
    */
   readonly tuning?: "software" | "hardware";
+  /**
+   * Where the device lives: "thread" (this thread), "process" (a child `deno run` process, see
+   * engine/webgpu/remote.ts) or "auto" (default: this thread on the main thread, a process off
+   * it when `--allow-run` permits, since a thread that used WebGPU and ends while the process
+   * exits can abort it; engine/webgpu/main_thread.ts says why). A given `adapter` or `device`
+   * means this thread. A process-hosted trainer has no `device` property.
+   */
+  readonly placement?: "auto" | "thread" | "process";
 }
 
 /** A {@link Trainer} on WebGPU, with what its compilation cost. */
@@ -117,8 +129,31 @@ async function checkedDevice(
 /**
  * Compiles `plan` for WebGPU: generates every kernel, creates all pipelines in parallel and
  * allocates the arenas. The trainer starts with zeroed arenas; call `reset(seeds)` first.
+ * Off the main thread it runs in a host process (see {@link WebGpuTrainerOptions.placement}).
  */
 export async function createWebGpuTrainer(
+  plan: Plan,
+  options: WebGpuTrainerOptions = {},
+): Promise<WebGpuTrainer> {
+  const placement = options.placement ?? "auto";
+  const given = options.adapter !== undefined || options.device !== undefined;
+  if (
+    placement === "process" ||
+    (placement === "auto" && !given && !onMainThread() && canStartHost())
+  ) {
+    return await createRemoteWebGpuTrainer(
+      plan,
+      options.tuning !== undefined ? { tuning: options.tuning } : {},
+    );
+  }
+  return await createWebGpuTrainerOnThisThread(plan, options);
+}
+
+/**
+ * {@link createWebGpuTrainer} on this thread, whatever the thread (the host process uses it;
+ * elsewhere prefer createWebGpuTrainer, which picks the placement).
+ */
+export async function createWebGpuTrainerOnThisThread(
   plan: Plan,
   options: WebGpuTrainerOptions = {},
 ): Promise<WebGpuTrainer> {
