@@ -36,7 +36,7 @@ export interface FitEstimate {
   /** The engine and adapter the calibration ran on. */
   readonly engine: string;
   readonly adapter: string;
-  /** Steps timed. */
+  /** Steps timed (the last batch: the first, shorter than `minMs`, is not counted). */
   readonly calibrationSteps: number;
 }
 
@@ -54,13 +54,16 @@ export function engineBytes(plan: Plan, engine: string, threads: number): number
 }
 
 /**
- * Times `steps` training steps of the fit's plan for an observation shaped `input` on `engine`
- * (after one warm-up step) and predicts the whole fit from them.
+ * Times training steps of the fit's plan for an observation shaped `input` on `engine` (after
+ * one warm-up step) and predicts the whole fit from them: `steps` steps (default 3), or, when
+ * those took under `minMs` (default 1 s), as many more as fill about `minMs`, timed again.
+ * bench/cost.ts found 3 steps of a fast network (the jpeg preset, 8 ms/step at 64²) measured
+ * at 1.9× its steady rate: the first steps after the warm-up are still slow.
  */
 export async function estimateFit(
   fit: ResolvedFit,
   input: ImageShape,
-  options: { engine?: EngineName; threads?: number; steps?: number } = {},
+  options: { engine?: EngineName; threads?: number; steps?: number; minMs?: number } = {},
 ): Promise<FitEstimate> {
   const geometry = fitGeometry(fit, input);
   const plan = geometry.compile(1);
@@ -84,11 +87,21 @@ export async function estimateFit(
     trainer.run(1);
     await trainer.readScalars();
     const setupMs = performance.now() - t0;
-    const calibrationSteps = options.steps ?? 3;
-    const t1 = performance.now();
+    const minSteps = options.steps ?? 3;
+    const minMs = options.minMs ?? 1000;
+    let calibrationSteps = minSteps;
+    let t1 = performance.now();
     trainer.run(calibrationSteps);
     await trainer.readScalars();
-    const msPerStep = (performance.now() - t1) / calibrationSteps;
+    let elapsed = performance.now() - t1;
+    if (elapsed < minMs) {
+      calibrationSteps = Math.min(10_000, Math.ceil((minMs * minSteps) / Math.max(elapsed, 0.01)));
+      t1 = performance.now();
+      trainer.run(calibrationSteps);
+      await trainer.readScalars();
+      elapsed = performance.now() - t1;
+    }
+    const msPerStep = elapsed / calibrationSteps;
     const steps = fit.iterations * fit.runs;
     return {
       msPerStep,

@@ -14,7 +14,12 @@ const TINY = {
 Deno.test("estimateFit() times the real plan and scales it to the fit's steps and runs", async () => {
   const fit = resolveFitOptions({ task: "sr", factor: 2, ...TINY, runs: 2 });
   const input = { channels: 3, height: 10, width: 13 };
-  const estimate = await estimateFit(fit, input, { engine: "cpu", threads: 1, steps: 2 });
+  const estimate = await estimateFit(fit, input, {
+    engine: "cpu",
+    threads: 1,
+    steps: 2,
+    minMs: 0,
+  });
   const geometry = fitGeometry(fit, input);
   // the SR output is twice the (padded) input: 13 → 16 (the tiny net's multiple is 4, min 8)
   equal(estimate.height, geometry.height);
@@ -31,6 +36,17 @@ Deno.test("estimateFit() times the real plan and scales it to the fit's steps an
   ok(/^estimate: .* per input \(1000 steps × [\d.]+ ms, measured over 2 steps on cpu/.test(
     describeEstimate(estimate),
   ));
+});
+
+Deno.test("estimateFit() times more steps when the first ones take under minMs", async () => {
+  const fit = resolveFitOptions({ task: "denoise", ...TINY });
+  const input = { channels: 3, height: 16, width: 16 };
+  // a step of the tiny net at 16² takes about a millisecond: 2 steps are far under 200 ms
+  const e = await estimateFit(fit, input, { engine: "cpu", threads: 1, steps: 2, minMs: 200 });
+  ok(e.calibrationSteps > 2, `${e.calibrationSteps} steps timed`);
+  ok(e.calibrationSteps <= 10_000);
+  ok(e.msPerStep > 0 && e.msPerStep < 200 / 2, `${e.msPerStep} ms/step`);
+  ok(Math.abs(e.totalMs - (e.setupMs + e.steps * e.msPerStep)) < 1e-6);
 });
 
 Deno.test("explainFit() gives the parameter count, and MACs and memory for a known input", () => {
