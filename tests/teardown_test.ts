@@ -47,6 +47,17 @@ const plan = compilePlan(network, {
 const z0 = new Float32Array(plan.io.z0.c * 16 * 16).map((_, i) => Math.sin(i));
 const target = new Float32Array(plan.io.target.c * 16 * 16).fill(0.5);
 
+/**
+ * Off the main thread nothing may load libEGL into this process: WebGPU goes to a host process.
+ * This catches the pattern every time; the exits below catch the race when it strikes.
+ */
+export function assertNoEgl(where: string): void {
+  if (Deno.build.os !== "linux") return;
+  if (Deno.readTextFileSync("/proc/self/maps").includes("libEGL")) {
+    throw new Error(where + ": libEGL is loaded, so WebGPU ran on a thread other than the main one");
+  }
+}
+
 export async function useAndDispose(withOrt = true): Promise<void> {
   await detectEngine();
   if ((await probeWebGpu()).available) {
@@ -86,10 +97,24 @@ export async function useAndDispose(withOrt = true): Promise<void> {
 /** The scenarios' files, written once into a temporary folder. */
 const FILES: Record<string, string> = {
   "body.ts": BODY,
-  "a_test.ts": `import { useAndDispose } from "./body.ts";\nDeno.test("a", useAndDispose);\n`,
-  "b_test.ts": `import { useAndDispose } from "./body.ts";\nDeno.test("b", useAndDispose);\n`,
-  "worker_body.ts": `import { useAndDispose } from "./body.ts";
-self.onmessage = (e) => useAndDispose(e.data.withOrt).then(() => self.postMessage("done"), (e) => self.postMessage(String(e?.stack ?? e)));
+  "a_test.ts": `import { assertNoEgl, useAndDispose } from "./body.ts";
+Deno.test("a", async () => {
+  await useAndDispose();
+  assertNoEgl("a test file");
+});
+`,
+  "b_test.ts": `import { assertNoEgl, useAndDispose } from "./body.ts";
+Deno.test("b", async () => {
+  await useAndDispose();
+  assertNoEgl("a test file");
+});
+`,
+  "worker_body.ts": `import { assertNoEgl, useAndDispose } from "./body.ts";
+self.onmessage = (e) =>
+  useAndDispose(e.data.withOrt).then(() => assertNoEgl("a Worker")).then(
+    () => self.postMessage("done"),
+    (error) => self.postMessage(String(error?.stack ?? error)),
+  );
 `,
   "workers.ts": `const workers = Array.from({ length: 3 }, (_, i) => {
   const w = new Worker(new URL("./worker_body.ts", import.meta.url).href, { type: "module" });
