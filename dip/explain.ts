@@ -1,15 +1,17 @@
 /**
  * What a fit will do, before it runs: the resolved preset, the network it trains (family,
  * depth, widths, parameter count), and for a known input size the forward multiply-adds, the
- * engine memory of its compiled plan and the engine. `explain()` and `--dry-run` print it.
+ * memory the engine allocates for its compiled plan (dip/estimate.ts `engineBytes()`) and the
+ * engine. `explain()` and `--dry-run` print it.
  *
  * @module
  */
 import type { ExplainContext } from "../core/graph.ts";
 import { countParams } from "../models/count.ts";
 import type { Network } from "../models/graph.ts";
+import { engineBytes } from "./estimate.ts";
 import { buildNetwork } from "./fit.ts";
-import { fitGeometry, planBytes } from "./geometry.ts";
+import { fitGeometry } from "./geometry.ts";
 import type { ResolvedFit } from "./options.ts";
 import { describeEarlyStop } from "./stopping.ts";
 import { TASKS, type TaskSpec } from "./tasks.ts";
@@ -51,15 +53,19 @@ export function explainFit(fit: ResolvedFit, context: ExplainContext = {}): stri
     `${fit.runs > 1 ? `, ${fit.runs} runs averaged` : ""}`,
   ];
   const input = context.input;
+  const engine = context.engine ?? fit.engine;
   if (input) {
     const geometry = fitGeometry(fit, input);
     const plan = geometry.compile(1);
+    // What the engine allocates (dip/estimate.ts); `auto → cpu` is the cpu engine too.
+    const cpu = /(^|→ )cpu$/.test(engine);
+    const threads = fit.threads ?? navigator.hardwareConcurrency ?? 1;
     lines.push(
       `for ${input.channels}×${input.height}×${input.width} (fitted at ${geometry.height}×` +
         `${geometry.width}): ${(plan.forwardMacs / 1e9).toFixed(2)} GMAC forward, about ` +
-        `${bytes(planBytes(plan))} of engine memory per fit`,
+        `${bytes(engineBytes(plan, cpu ? "cpu" : engine, threads))} of engine memory per fit`,
     );
   }
-  lines.push(`engine: ${context.engine ?? fit.engine}`);
+  lines.push(`engine: ${engine}`);
   return lines.join("\n");
 }

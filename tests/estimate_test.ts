@@ -55,6 +55,21 @@ Deno.test("explainFit() gives the parameter count, and MACs and memory for a kno
   ok(text.includes("2,217,831 parameters (RGB)"), text);
   ok(/for 3×512×512 \(fitted at 512×512\): [\d.]+ GMAC forward, about [\d.]+ GiB/.test(text), text);
   ok(text.endsWith("engine: cpu"));
+  // the memory is what the engine allocates, not the plan's arenas alone
+  const plan = fitGeometry(fit, { channels: 3, height: 512, width: 512 }).compile(1);
+  const gib = (n: number) => `about ${(n / 2 ** 30).toFixed(2)} GiB`;
+  const threads = navigator.hardwareConcurrency ?? 1;
+  ok(text.includes(gib(engineBytes(plan, "cpu", threads))), text);
+  const auto = explainFit(fit, {
+    input: { channels: 3, height: 512, width: 512 },
+    engine: "auto → cpu",
+  });
+  ok(auto.includes(gib(engineBytes(plan, "cpu", threads))), auto);
+  const gpu = explainFit(fit, {
+    input: { channels: 3, height: 512, width: 512 },
+    engine: "webgpu",
+  });
+  ok(gpu.includes(gib(planBytes(plan) + 3 * 4 * plan.arenaSizes.param)), gpu);
   ok(!explainFit(fit).includes("GMAC"), "no cost without an input size");
 });
 
