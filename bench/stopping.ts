@@ -29,8 +29,24 @@ import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../image/save.ts";
 import { HOLDOUT_PATIENCE } from "../dip/stopping.ts";
 import { loadStopItems, STOP_TASKS, type StopTask } from "./stopping/items.ts";
-import { imageTable, rulesTable, summarize, TARGETS } from "./stopping/report.ts";
-import { candidateRules, DIPFIT_DEFAULT, PEAK, replayMinimum } from "./stopping/rules.ts";
+import {
+  beforeAfterTable,
+  imageTable,
+  type Labelled,
+  rulesTable,
+  summarize,
+  TARGETS,
+} from "./stopping/report.ts";
+import {
+  candidateRules,
+  DIPFIT_DEFAULT,
+  EARLY_STOP_TRUE,
+  FIXED,
+  holdoutRule,
+  PEAK,
+  replayMinimum,
+  wmvRule,
+} from "./stopping/rules.ts";
 import { type Protocol, recordTrace, type Trace } from "./stopping/trace.ts";
 import { recordSure, type SureTrace } from "./stopping/sure.ts";
 
@@ -69,6 +85,15 @@ async function readTraces(dir: string): Promise<Trace[]> {
     a.seed - b.seed
   );
 }
+
+/** The rows of the before/after table: what a fit did before this study and what it does now. */
+const BEFORE_AFTER: readonly Labelled[] = [
+  { label: "before: fixed steps (no earlyStop)", rule: FIXED },
+  { label: "before: earlyStop ES-WMV (W 100, P 1000)", rule: wmvRule(1000) },
+  { label: "before: earlyStop holdout, every task", rule: holdoutRule(HOLDOUT_PATIENCE) },
+  { label: "after: earlyStop: true (per task)", rule: EARLY_STOP_TRUE },
+  { label: "after: default (no earlyStop, no iterations)", rule: DIPFIT_DEFAULT },
+];
 
 /** The protocols of `traces` with their counts, e.g. `s64-c32-k10 ×40, s128-c32-k10 ×3`. */
 function protocols(traces: readonly Trace[]): string {
@@ -204,6 +229,8 @@ async function main(args: string[]): Promise<void> {
     }); gap = peak along the run − PSNR at the chosen step; targets: mean gap ≤ ${TARGETS.meanGapDb} dB, ` +
       `every fit ≤ ${TARGETS.worstGapDb} dB, mean ≥ the fixed-step default's\n`,
   );
+  console.log(beforeAfterTable(BEFORE_AFTER, traces));
+  console.log("\nevery rule:");
   console.log(rulesTable(report.rules));
   for (const task of byTask) {
     console.log(`\n${task}:`);

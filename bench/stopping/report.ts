@@ -91,10 +91,10 @@ export function summarize(rule: ReplayRule, traces: readonly Trace[]): RuleSumma
 
 const f2 = (x: number) => x.toFixed(2);
 
-function table(header: string[], rows: string[][]): string {
+function table(header: string[], rows: string[][], left = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+    cells.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), ...rows.map(line)].join("\n");
 }
 
@@ -166,5 +166,50 @@ export function imageTable(rule: ReplayRule, traces: readonly Trace[]): string {
         f2(r.fixed),
       ];
     }),
+  );
+}
+
+/** A named rule of the before/after table. */
+export interface Labelled {
+  readonly label: string;
+  readonly rule: ReplayRule;
+}
+
+/**
+ * Before and after, per task and over all fits: for each labelled rule the mean PSNR, the mean
+ * and worst gap to the peak, and the fits within 0.5 dB.
+ */
+export function beforeAfterTable(labelled: readonly Labelled[], traces: readonly Trace[]): string {
+  const tasks = [...new Set(traces.map((t) => t.task))];
+  const groups: [string, readonly Trace[]][] = [
+    ...tasks.map((task): [string, readonly Trace[]] => [
+      task,
+      traces.filter((t) => t.task === task),
+    ]),
+    ["all", traces],
+  ];
+  const rows: string[][] = [];
+  for (const [name, group] of groups) {
+    for (const { label, rule } of labelled) {
+      const s = summarize(rule, group);
+      if (!s) continue;
+      rows.push([
+        name,
+        label,
+        String(s.fits),
+        f2(s.meanPsnr),
+        f2(s.meanPeak),
+        f2(s.meanGap),
+        f2(s.worstGap),
+        s.worst,
+        `${s.within05}/${s.fits}`,
+        `${Math.round(s.meanStopStep)}/${Math.round(s.meanIterations)}`,
+      ]);
+    }
+  }
+  return table(
+    ["task", "rule", "fits", "mean", "peak", "mean gap", "worst gap", "worst", "≤0.5", "steps run"],
+    rows,
+    2,
   );
 }
