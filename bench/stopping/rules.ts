@@ -139,6 +139,25 @@ export function wmvRule(patience: number, returnTracked = false): ReplayRule {
   };
 }
 
+/**
+ * ES-WMV's decision with the fit's result (EMA when on) read back live: at the first check that
+ * sees the final variance minimum (a fit learns of a new minimum only at the next check).
+ */
+export function wmvLiveRule(patience: number): ReplayRule {
+  const device = wmvRule(patience);
+  return {
+    name: `wmv P${patience} →result live`,
+    description: `ES-WMV (W 100, P ${patience}); returns the fit's result (EMA when on) at the ` +
+      "first check after the variance minimum",
+    pick(t) {
+      const { index: stopIndex, stopStep } = device.pick(t);
+      const argmin = t.wmvArgmin[stopIndex]!;
+      const first = t.wmvArgmin.findIndex((a) => a === argmin);
+      return { index: first >= 0 ? first : stopIndex, kind: trackedKind(t), stopStep };
+    },
+  };
+}
+
 /** A minimum-with-patience rule over one recorded column. */
 function columnRule(
   name: string,
@@ -222,7 +241,7 @@ export function discrepancyRule(kappa: number, estimated = false): ReplayRule {
 /** The rules the benchmark compares, in table order. */
 export function candidateRules(): ReplayRule[] {
   const rules: ReplayRule[] = [FIXED, DIPFIT_DEFAULT, EARLY_STOP_TRUE];
-  for (const p of [300, 1000]) rules.push(wmvRule(p), wmvRule(p, true));
+  for (const p of [300, 1000]) rules.push(wmvRule(p), wmvRule(p, true), wmvLiveRule(p));
   for (const w of [5, 10, 20]) for (const p of [300, 500]) rules.push(wmvResultRule(w, p));
   for (const a of [0.1, 0.3]) for (const p of [300, 500]) rules.push(emvRule(a, p));
   for (const p of [200, 300, 500, 1000, Number.POSITIVE_INFINITY]) rules.push(holdoutRule(p));
