@@ -20,6 +20,7 @@ import {
   STOP_RULES,
   type StopRule,
   stopsByDefault,
+  tasksStoppingByDefault,
 } from "./stopping.ts";
 import {
   type ArchName,
@@ -149,7 +150,8 @@ export const DipFitOptionsSchema = z.strictObject({
     }),
   ]).optional().meta({
     description: `stop once the result stops improving and return it, no reference needed ` +
-      `(default on for denoise and jpeg unless iterations is given): true for the task's rule ` +
+      `(default on for ${tasksStoppingByDefault().join(", ")} unless iterations is given, the ` +
+      `preset's steps the cap): true for the task's rule ` +
       `(holdout: ${HOLDOUT_FRACTION * 100} % of the pixels held out, patience ` +
       `${HOLDOUT_PATIENCE}), or { rule: ${STOP_RULES.join(" | ")}, window, patience, holdout }`,
     flag: "early-stop",
