@@ -296,7 +296,14 @@ async function sureCommand(
       traces.push(JSON.parse(await Deno.readTextFile(join(dir, entry.name))));
     }
   }
-  const holdout = await readTraces(traceDir);
+  // The holdout fits of the same images and seeds: this protocol's, else the preset-length
+  // ones (a shorter SURE run still spans the denoising peak, a few hundred steps in).
+  const holdout = [
+    ...await readTraces(traceDir),
+    ...(protocol.iterations === undefined ? [] : await readTraces(
+      join(dirname(traceDir), protocolId({ ...protocol, iterations: undefined })),
+    )),
+  ];
   traces.sort((a, b) => a.name.localeCompare(b.name) || a.seed - b.seed);
   console.log(
     "image       seed  SURE pick  at step  peak   peak step  gap   | plain peak  holdout peak  cost",
