@@ -16,8 +16,9 @@
  * Flags: `--data DIR` (the paper benchmarks), `--task T[,T]` (denoise, jpeg, sr, inpaint; default
  * all), `--only NAMES`, `--seeds K` (default 2) from `--seed S` (default 0), `--size N` (crop,
  * default 128), `--channels C` (default 32; `preset` for the presets' widths), `--check-every K`
- * (default 10), `--iterations N` (default: the presets'), `--engine`, `--threads`, `--out DIR` (default bench/results/stopping),
- * `--evaluate` (no fitting; with `--all`, the traces of every protocol together), `--rule NAME` (the per-image table's rule; default "dipFit
+ * (default 10), `--iterations N` (default: the presets'), `--engine`, `--threads`, `--out DIR`
+ * (default bench/results/stopping), `--evaluate` (no fitting; with `--all`, the traces of every
+ * protocol together), `--rule NAME` (the per-image table's rule; default "dipFit
  * default", what a fit that sets neither earlyStop nor iterations does), `--sure` (Monte-Carlo
  * SURE on the denoising images, bench/stopping/sure.ts), `--json`.
  *
