@@ -14,6 +14,7 @@
 // Imported so that Deno caches the package with the service; the page reads its files.
 import "uplot";
 import type { Hono } from "hono";
+import { defaultStopRule, stopsByDefault } from "../dip/stopping.ts";
 import { channelsOverride, PRESETS, type TaskName, TASKS, type TaskSpec } from "../dip/tasks.ts";
 import { packageFolders } from "../ops/model_named.ts";
 import { ApiError } from "./errors.ts";
@@ -34,7 +35,10 @@ const PAGE_TASKS: readonly { task: TaskName; label: string; degrade: string }[] 
 /** Network widths the form offers besides the preset's own. */
 const PAGE_WIDTHS = [32, 8];
 
-/** `tasks.json`: what the form offers (tasks, presets with their steps), from dip/tasks.ts. */
+/**
+ * `tasks.json`: what the form offers (tasks, presets with their steps, the stopping rule), from
+ * dip/tasks.ts and dip/stopping.ts.
+ */
 export function pageTasks(): unknown {
   return PAGE_TASKS.map(({ task, label, degrade }) => {
     const spec: TaskSpec = TASKS[task];
@@ -46,6 +50,10 @@ export function pageTasks(): unknown {
       // Inpainting needs a mask: the page makes one by degrading a clean image.
       needsDegrade: (spec.images ?? []).some((image) => image.role === "mask"),
       options: Object.keys(spec.options),
+      // The form's "stop early" box starts as a fit without the option would run (dipFit's
+      // per-task default, dip/stopping.ts), and names the rule it runs.
+      stopRule: defaultStopRule(task),
+      stopsByDefault: stopsByDefault(task),
       presets: spec.presets.map((name) => {
         const preset = PRESETS[name]!;
         return {

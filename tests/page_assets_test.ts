@@ -3,6 +3,7 @@
  * npm package), without a token, and the service turns previews on for submitted fits.
  */
 import { deepStrictEqual as deepEqual, equal, ok } from "node:assert/strict";
+import { defaultStopRule, stopsByDefault } from "../dip/stopping.ts";
 import { UPLOT_VERSION, withPreviews } from "../service/page.ts";
 import { startTestServer } from "./service_helpers.ts";
 
@@ -29,6 +30,14 @@ Deno.test("the page and its assets are served by dipline, with no token needed",
     ok(!/https?:\/\//.test(html.replace(/<!doctype html>/i, "")), "no external URL in the page");
     const tasks = await (await fetch(`${server.url}/page/tasks.json`)).json();
     ok(tasks.some((t: { task: string }) => t.task === "sr"));
+    // The form's stop box follows dipFit's per-task default and names the rule it runs.
+    const byTask = new Map<string, { stopRule: string; stopsByDefault: boolean }>(
+      tasks.map((t: { task: string }) => [t.task, t]),
+    );
+    for (const task of ["denoise", "sr", "jpeg", "inpaint"]) {
+      equal(byTask.get(task)?.stopRule, defaultStopRule(task), task);
+      equal(byTask.get(task)?.stopsByDefault, stopsByDefault(task), task);
+    }
     // The API still needs the token.
     equal((await fetch(`${server.url}/v1/jobs`)).status, 401);
   } finally {

@@ -59,6 +59,14 @@ Deno.test({
       await page.goto(`${server.url}/`, { waitUntil: "load" });
       await until(page, `document.body.dataset.ready === "true"`);
       ok(await read<boolean>(page, `!document.getElementById("token-dialog").open`));
+      // The stop box starts as dipFit would run the task without the option (on for
+      // denoising, off for SR) and names the rule.
+      const stopBox = `[document.getElementById("early-stop").checked,
+        document.getElementById("stop-rule").textContent]`;
+      equal(JSON.stringify(await read(page, stopBox)), JSON.stringify([true, "holdout"]));
+      await page.select("#task", "sr");
+      equal(JSON.stringify(await read(page, stopBox)), JSON.stringify([false, "wmv"]));
+      await page.select("#task", "denoise");
 
       const file = await cardFile(server.dir, "card", 48);
       await submit(page, file, 300);

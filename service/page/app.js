@@ -138,6 +138,9 @@ function onTaskChange() {
   $("degrade").disabled = task.needsDegrade;
   if (task.needsDegrade) $("degrade").checked = true;
   $("task-summary").textContent = task.summary;
+  // As dipFit does without the option: on where the task stops by default (the steps a cap).
+  $("early-stop").checked = task.stopsByDefault;
+  $("stop-rule").textContent = task.stopRule;
   onPresetChange();
 }
 
@@ -167,7 +170,8 @@ function buildRecipe() {
   if (task.options.includes("factor")) fit.factor = Number($("factor").value);
   if (task.options.includes("sigma")) fit.sigma = Number($("sigma").value);
   if (task.options.includes("peak")) fit.peak = Number($("peak").value);
-  if ($("early-stop").checked) fit.earlyStop = true;
+  // Said either way: a fit given its steps would otherwise run them all (dip/options.ts).
+  fit.earlyStop = $("early-stop").checked;
   const preset = task.presets.find((p) => p.name === fit.preset);
   const width = preset?.widths.find((w) => String(w.channels) === $("width").value);
   if (width) fit.net = width.net;
