@@ -94,7 +94,8 @@ function charts(record: RunRecord): string {
     ...(record.bestStep !== undefined
       ? [{ step: record.bestStep, label: "best", color: "#2a8f3c" }]
       : []),
-    // ES-WMV returns the output at its variance minimum, stopped early or not.
+    // The step whose output the stopping rule returned (ES-WMV's variance minimum, or the
+    // check a host rule such as holdout chose), stopped early or not.
     ...(record.wmvArgmin !== undefined && record.wmvArgmin >= 0
       ? [{ step: record.wmvArgmin, label: "ES", color: "#c0392b" }]
       : []),
