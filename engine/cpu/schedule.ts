@@ -281,6 +281,17 @@ export interface CpuKernel<S extends { readonly kind: string } = Step> {
   readonly access: (s: S, r: CpuAccessContext) => { reads: Region[]; writes: Region[] };
 }
 
+/**
+ * What a backward step that maps `dy` to `dx` alone touches: it reads `dy` (and `dx` when it
+ * accumulates into it) and writes `dx`.
+ */
+function gradientAccess(
+  s: { readonly dy: View; readonly dx: View; readonly accumulate: boolean },
+  { v, acc }: CpuAccessContext,
+): { reads: Region[]; writes: Region[] } {
+  return { reads: [v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
+}
+
 /** The launch of a crop copy, forward or backward (one wasm kernel for both). */
 function cropLaunch(
   s: StepOf<"crop_copy"> | StepOf<"crop_copy_bwd">,
@@ -626,17 +637,11 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
       ] as const;
       return (tid, nth) => f(...a, tid, nth);
     },
-    access: (s, { v, acc }) => ({
-      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
-      writes: [v(s.dx)],
-    }),
+    access: gradientAccess,
   },
   crop_copy_bwd: {
     launch: cropLaunch,
-    access: (s, { v, acc }) => ({
-      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
-      writes: [v(s.dx)],
-    }),
+    access: gradientAccess,
   },
   copy_grad: {
     launch: (s, c) => {
@@ -655,17 +660,11 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
       ] as const;
       return (tid, nth) => f(...a, tid, nth);
     },
-    access: (s, { v, acc }) => ({
-      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
-      writes: [v(s.dx)],
-    }),
+    access: gradientAccess,
   },
   resample_down_bwd: {
     launch: resampleLaunch,
-    access: (s, { v, acc }) => ({
-      reads: [v(s.dy), ...acc(s.accumulate, s.dx)],
-      writes: [v(s.dx)],
-    }),
+    access: gradientAccess,
   },
   input_noise: {
     launch: (s, c) => {
