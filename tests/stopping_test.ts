@@ -252,6 +252,35 @@ Deno.test("a holdout fit stops patience steps after the held-out minimum and ret
   ok(psnr(result.image, clean) > psnr(observation, clean), "better than the noisy input");
 });
 
+Deno.test("an emv fit (inpainting's earlyStop: true) returns the output at its moving variance's minimum", async () => {
+  const clean = card(3, 16);
+  const observation = addGaussianNoise(clean, 25, 4);
+  const fit = resolveFitOptions({
+    task: "denoise",
+    ...TINY,
+    iterations: 300,
+    lr: 0.05,
+    ema: 0,
+    earlyStop: { rule: "emv", patience: 40 },
+  });
+  const outputs = new Map<number, Float32Array>();
+  const result = await fitImage({ observation, clean }, fit, {
+    onCheck: async (check) => void outputs.set(check.step, (await check.read("output"))[0]!.data),
+  });
+  // The same moving variance, replayed on the outputs the checks saw, has its minimum there.
+  const emv = new MovingVariance();
+  let best = { step: -1, v: Infinity };
+  for (const [step, x] of outputs) {
+    const v = emv.push(x);
+    if (v < best.v) best = { step, v };
+  }
+  const chosen = result.chosenSteps![0]!;
+  equal(chosen, best.step);
+  deepEqual(result.image.data, outputs.get(chosen));
+  // It stops only once the minimum is patience steps old, else it runs to the cap.
+  ok(result.stopStep === undefined || result.stopStep - chosen >= 40, `${result.stopStep}`);
+});
+
 Deno.test("a denoising fit without earlyStop or iterations stops by its rule and returns the EMA there", async () => {
   const clean = card(3, 16);
   const observation = addGaussianNoise(clean, 25, 3);
