@@ -30,6 +30,7 @@ import {
   stepCounterKernel,
   type Tuning,
 } from "./kernels.ts";
+import { ioView, uploadView } from "./checks.ts";
 import { onMainThread } from "./main_thread.ts";
 import { canStartHost, createRemoteWebGpuTrainer } from "./remote.ts";
 import { type BufferName, CTRL_SEEDS, type Kernel } from "./wgsl.ts";
@@ -364,9 +365,7 @@ class GpuTrainer implements WebGpuTrainer {
   }
 
   #view(name: keyof Plan["io"], caller: string): View {
-    const v = this.plan.io[name];
-    if (!v) throw new RangeError(`WebGpuTrainer.${caller}: the plan has no ${name} view`);
-    return v;
+    return ioView(this.plan, name, caller);
   }
 
   #writeCtrlStep(step: number): void {
@@ -401,15 +400,8 @@ class GpuTrainer implements WebGpuTrainer {
 
   upload(name: "z0" | "target" | "mask", data: Float32Array): void {
     const src = data as Float32Array<ArrayBuffer>;
-    const v = this.#view(name, "upload");
+    const v = uploadView(this.plan, name, data);
     const n = v.c * v.h * v.w;
-    if (data.length !== this.plan.batch * n) {
-      throw new RangeError(
-        `WebGpuTrainer.upload: expected ${
-          this.plan.batch * n
-        } values (${this.plan.batch}×${v.c}×${v.h}×${v.w}) for ${name} but received ${data.length}`,
-      );
-    }
     for (let b = 0; b < this.plan.batch; b++) {
       this.device.queue.writeBuffer(
         this.#buf(v.arena),

@@ -10,6 +10,7 @@
 import type { StepScalars } from "../backend.ts";
 import type { Arena, Plan, View } from "../plan.ts";
 import type { WebGpuTrainer } from "./mod.ts";
+import { ioView, uploadView } from "./checks.ts";
 import { encodeFrame, FrameReader } from "./wire.ts";
 
 export type { Arena, Plan, StepScalars, WebGpuTrainer };
@@ -267,9 +268,7 @@ export class RemoteWebGpuTrainer implements WebGpuTrainer {
   }
 
   #view(name: keyof Plan["io"], caller: string): View {
-    const v = this.plan.io[name];
-    if (!v) throw new RangeError(`WebGpuTrainer.${caller}: the plan has no ${name} view`);
-    return v;
+    return ioView(this.plan, name, caller);
   }
 
   reset(seeds: readonly number[]): Promise<void> {
@@ -278,15 +277,7 @@ export class RemoteWebGpuTrainer implements WebGpuTrainer {
   }
 
   upload(name: "z0" | "target" | "mask", data: Float32Array): void {
-    const v = this.#view(name, "upload");
-    const n = v.c * v.h * v.w;
-    if (data.length !== this.plan.batch * n) {
-      throw new RangeError(
-        `WebGpuTrainer.upload: expected ${
-          this.plan.batch * n
-        } values (${this.plan.batch}×${v.c}×${v.h}×${v.w}) for ${name} but received ${data.length}`,
-      );
-    }
+    uploadView(this.plan, name, data);
     this.#send("upload", [name, data]);
   }
 
