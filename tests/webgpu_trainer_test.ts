@@ -228,3 +228,23 @@ Deno.test("webgpu trainer names the limit when a kernel's range exceeds the adap
     /limit/,
   );
 });
+
+Deno.test("webgpu trainer refuses an upload that is not one batch of the view, in one line", async () => {
+  const plan = planFor({ kind: "identity" });
+  const gpu = await createWebGpuTrainer(plan);
+  try {
+    const v = plan.io.target;
+    assert.throws(
+      () => gpu.upload("target", new Float32Array(5)),
+      new RangeError(
+        `WebGpuTrainer.upload: expected ${plan.batch * v.c * v.h * v.w} values ` +
+          `(${plan.batch}×${v.c}×${v.h}×${v.w}) for target but received 5`,
+      ),
+    );
+    if (!plan.io.mask) {
+      assert.throws(() => gpu.upload("mask", new Float32Array(5)), /the plan has no mask view/);
+    }
+  } finally {
+    gpu.dispose();
+  }
+});
