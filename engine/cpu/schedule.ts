@@ -292,6 +292,11 @@ function gradientAccess(
   return { reads: [v(s.dy), ...acc(s.accumulate, s.dx)], writes: [v(s.dx)] };
 }
 
+/** The launch that calls `f` with the step's resolved `args`, then the thread's id and count. */
+function threaded(f: (...args: number[]) => number | void, args: readonly number[]): Launch {
+  return (tid, nth) => f(...args, tid, nth);
+}
+
 /** The launch of a crop copy, forward or backward (one wasm kernel for both). */
 function cropLaunch(
   s: StepOf<"crop_copy"> | StepOf<"crop_copy_bwd">,
@@ -315,7 +320,7 @@ function cropLaunch(
     s.kind === "crop_copy_bwd" && s.accumulate ? 1 : 0,
     batch,
   ] as const;
-  return (tid, nth) => f(...a, tid, nth);
+  return threaded(f, a);
 }
 
 /** The launch of a data-term resampling step, forward or backward (one wasm kernel each). */
@@ -350,7 +355,7 @@ function resampleLaunch(
     s.pad,
   ];
   const a = fwd ? [...head, batch] : [...head, s.accumulate ? 1 : 0, batch];
-  return (tid, nth) => f(...a, tid, nth);
+  return threaded(f, a);
 }
 
 /** The cpu backend's kernel registry: one entry per step kind of engine/plan.ts. */
@@ -378,8 +383,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   bn_act: {
     launch: (s, c) => {
       const { k, batch, pbs, addr, param, stats } = c;
-      const f = kernel(k, "bn_act_fwd");
-      const a = [
+      return threaded(kernel(k, "bn_act_fwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.y),
@@ -394,8 +398,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.stats.channels,
         ACT_CODES[s.act],
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v, p, stats }) => ({
       reads: [v(s.x), p("param", s.gamma), p("param", s.beta)],
@@ -405,8 +408,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   act: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "act_fwd");
-      const a = [
+      return threaded(kernel(k, "act_fwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.y),
@@ -415,16 +417,14 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.x.h * s.x.w,
         ACT_CODES[s.act],
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
   },
   pool: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "pool_fwd");
-      const a = [
+      return threaded(kernel(k, "pool_fwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.y),
@@ -434,16 +434,14 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.x.w,
         s.mode === "avg" ? 0 : 1,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
   },
   upsample: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "upsample_fwd");
-      const a = [
+      return threaded(kernel(k, "upsample_fwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.y),
@@ -455,8 +453,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.y.w,
         s.mode === "nearest" ? 0 : 1,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v }) => ({ reads: [v(s.x)], writes: [v(s.y)] }),
   },
@@ -467,8 +464,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   add: {
     launch: (s, c) => {
       const { k, batch, addr, numel } = c;
-      const f = kernel(k, "add_fwd");
-      const a = [
+      return threaded(kernel(k, "add_fwd"), [
         addr(s.a),
         s.a.batchStride,
         addr(s.b),
@@ -478,8 +474,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         numel(s.y),
         0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v }) => ({ reads: [v(s.a), v(s.b)], writes: [v(s.y)] }),
   },
@@ -530,8 +525,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   bn_act_bwd: {
     launch: (s, c) => {
       const { k, batch, pbs, addr, param, grad, stats } = c;
-      const f = kernel(k, "bn_act_bwd");
-      const a = [
+      return threaded(kernel(k, "bn_act_bwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.dy),
@@ -551,8 +545,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         grad(s.beta.offset),
         s.accumulate ? 1 : 0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v, p, stats, acc }) => ({
       reads: [
@@ -569,8 +562,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   act_bwd: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "act_bwd");
-      const a = [
+      return threaded(kernel(k, "act_bwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.y),
@@ -584,8 +576,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         ACT_CODES[s.act],
         s.accumulate ? 1 : 0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v, acc }) => ({
       reads: [v(s.x), v(s.y), v(s.dy), ...acc(s.accumulate, s.dx)],
@@ -595,8 +586,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   pool_bwd: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "pool_bwd");
-      const a = [
+      return threaded(kernel(k, "pool_bwd"), [
         addr(s.x),
         s.x.batchStride,
         addr(s.dy),
@@ -609,8 +599,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.mode === "avg" ? 0 : 1,
         s.accumulate ? 1 : 0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v, acc }) => ({
       reads: [v(s.x), v(s.dy), ...acc(s.accumulate, s.dx)],
@@ -620,8 +609,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   upsample_bwd: {
     launch: (s, c) => {
       const { k, batch, addr } = c;
-      const f = kernel(k, "upsample_bwd");
-      const a = [
+      return threaded(kernel(k, "upsample_bwd"), [
         addr(s.dy),
         s.dy.batchStride,
         addr(s.dx),
@@ -634,8 +622,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.mode === "nearest" ? 0 : 1,
         s.accumulate ? 1 : 0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: gradientAccess,
   },
@@ -646,8 +633,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   copy_grad: {
     launch: (s, c) => {
       const { k, batch, addr, numel } = c;
-      const f = kernel(k, "add_fwd");
-      const a = [
+      return threaded(kernel(k, "add_fwd"), [
         addr(s.dy),
         s.dy.batchStride,
         0,
@@ -657,8 +643,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         numel(s.dx),
         s.accumulate ? 1 : 0,
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: gradientAccess,
   },
@@ -686,8 +671,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
   mse_loss: {
     launch: (s, c) => {
       const { k, batch, addr, scalar } = c;
-      const f = kernel(k, "mse_loss");
-      const a = [
+      return threaded(kernel(k, "mse_loss"), [
         addr(s.pred),
         s.pred.batchStride,
         addr(s.target),
@@ -700,8 +684,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         s.pred.h * s.pred.w,
         scalar(s.lossOffset),
         batch,
-      ] as const;
-      return (tid, nth) => f(...a, tid, nth);
+      ]);
     },
     access: (s, { v, scalars }) => ({
       reads: [v(s.pred), v(s.target), ...(s.mask ? [v(s.mask)] : [])],
@@ -762,7 +745,7 @@ export const CPU_KERNELS: { readonly [K in StepKind]: CpuKernel<StepOf<K>> } = {
         scalar(s.offset),
         batch,
       ];
-      return (tid, nth) => f(...a, tid, nth);
+      return threaded(f, a);
     },
     access: (s, { v, scalars }) => ({ reads: [v(s.a), v(s.b)], writes: [scalars(s.offset)] }),
   },
